@@ -1,0 +1,187 @@
+"""Decode a config into per-block arguments, then build a Keras functional model from them.
+
+Model code: `keras` only (layers, ops), so it builds under the TensorFlow, JAX and PyTorch
+backends. Input images are float or uint8 pixels in 0..255, `[batch, H, W, 3]`; rescaling and
+normalisation happen inside the model (as in keras.applications).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import keras
+from keras import layers
+
+from effnet_keras.blocks import BLOCKS, CONV_INITIALIZER, DENSE_INITIALIZER, BlockArgs, conv_bn, correct_pad
+from effnet_keras.configs import MIN_RESOLUTION, load_config
+from effnet_keras.scaling import round_filters, round_repeats
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STDDEV = (0.229, 0.224, 0.225)
+POOLING = (None, "avg", "max")
+
+
+def block_letter(index: int) -> str:
+    """Block suffix within a stage: a..z, then aa, ab, ... for very deep scaled stages."""
+    letters = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        letters = chr(97 + rem) + letters
+    return letters
+
+
+def drop_connect_rates(config: Mapping[str, Any]) -> list[float]:
+    """Stochastic-depth rate of every block: rate * b / total over all blocks after rounding."""
+    total = sum(round_repeats(stage["repeats"], config["depth"]) for stage in config["blocks"])
+    return [config["drop_connect_rate"] * b / total for b in range(total)]
+
+
+def decode_blocks(config: Mapping[str, Any]) -> list[BlockArgs]:
+    """Expand the stage list into one `BlockArgs` per block, with channels and repeats rounded."""
+    family = config["family"]
+
+    def filters(f: float) -> int:
+        return round_filters(f, config["width"], config["depth_divisor"], family)
+
+    rates = drop_connect_rates(config)
+    decoded = []
+    for i, stage in enumerate(config["blocks"]):
+        filters_in, filters_out = filters(stage["filters_in"]), filters(stage["filters_out"])
+        for j in range(round_repeats(stage["repeats"], config["depth"])):
+            decoded.append(BlockArgs(
+                name=f"block{i + 1}{block_letter(j)}_",
+                type=stage["type"],
+                kernel=stage["kernel"],
+                filters_in=filters_in if j == 0 else filters_out,
+                filters_out=filters_out,
+                expand_ratio=stage["expand_ratio"],
+                strides=stage["strides"] if j == 0 else 1,
+                se_ratio=stage["se_ratio"],
+                drop_rate=rates[len(decoded)],
+                activation=config["activation"],
+                bn_momentum=config["bn_momentum"],
+                bn_epsilon=config["bn_epsilon"],
+                explicit_padding=family == "v1",
+                depthwise_name="dwconv" if family == "v1" else "dwconv2",
+            ))
+    return decoded
+
+
+def _preprocess(x, preprocessing: str, channels: int):
+    """Map 0..255 pixels to the network's input range, as keras.applications does per family."""
+    if preprocessing == "minus_one_to_one":
+        return layers.Rescaling(1.0 / 128.0, offset=-1.0, name="rescaling")(x)
+    if channels != 3:
+        raise ValueError(f"Preprocessing {preprocessing!r} normalises 3 RGB channels, but the input has "
+                         f"{channels}; pass include_preprocessing=False and normalise the images yourself.")
+    x = layers.Rescaling(1.0 / 255.0, name="rescaling")(x)
+    if preprocessing == "normalization":
+        # Holds mean/variance weights (identity until loaded), like keras.applications V1.
+        return layers.Normalization(axis=-1, name="normalization")(x)
+    return layers.Normalization(mean=list(IMAGENET_MEAN), variance=[s**2 for s in IMAGENET_STDDEV], axis=-1,
+                                name="normalization")(x)
+
+
+def _resolve_input_shape(input_shape: Sequence[int | None] | None, resolution: int) -> tuple:
+    if input_shape is None:
+        return (resolution, resolution, 3)
+    shape = tuple(input_shape)
+    if len(shape) != 3:
+        raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
+    for size in shape[:2]:
+        if size is not None and (not isinstance(size, int) or size < MIN_RESOLUTION):
+            raise ValueError(f"input_shape {input_shape!r}: height and width must be None or integers >= "
+                             f"{MIN_RESOLUTION} pixels. Up-sample smaller images (e.g. CIFAR) with a Resizing layer.")
+    return shape
+
+
+def _head_dtype():
+    """Keep the classifier in float32 under mixed precision so logits/probabilities are float32."""
+    return "float32" if keras.config.dtype_policy().compute_dtype != "float32" else None
+
+
+def build_model(
+    name_or_config: str | Mapping[str, Any],
+    num_classes: int = 1000,
+    input_shape: Sequence[int | None] | None = None,
+    include_top: bool = True,
+    pooling: str | None = None,
+    weights: str | None = None,
+    include_preprocessing: bool = True,
+    dropout_rate: float | None = None,
+    drop_connect_rate: float | None = None,
+    classifier_activation: str | None = "softmax",
+    name: str | None = None,
+) -> keras.Model:
+    """Build an EfficientNet / EfficientNetV2 functional model from a variant name, JSON file or dict.
+
+    Args:
+        name_or_config: `"b0"`..`"b7"`, `"v2-b0"`..`"v2-l"`, a path to a config JSON file, or a dict.
+        num_classes: outputs of the classifier (include_top only).
+        input_shape: (H, W, 3) in pixels, H and W >= 32 or None; default: the config's `resolution`.
+        include_top: add pooling, dropout and the `predictions` Dense layer.
+        pooling: without the top, None (4D features), "avg" or "max" (2D features).
+        weights: None, "imagenet" (official keras.applications weights) or a weights-file path.
+        include_preprocessing: rescale/normalise 0..255 pixels inside the model.
+        dropout_rate, drop_connect_rate: override the config's rates.
+        classifier_activation: "softmax" (probabilities) or None (logits); float32 under mixed precision.
+    """
+    config = load_config(name_or_config)
+    if dropout_rate is not None:
+        config["dropout"] = dropout_rate
+    if drop_connect_rate is not None:
+        config["drop_connect_rate"] = drop_connect_rate
+    config = load_config(config)
+    if pooling not in POOLING:
+        raise ValueError(f"pooling is {pooling!r}; allowed values: None, 'avg', 'max'.")
+    if include_top and (not isinstance(num_classes, int) or num_classes < 1):
+        raise ValueError(f"num_classes is {num_classes!r}; allowed values: an integer >= 1.")
+    if weights is not None:
+        from effnet_keras.weights import check_weights_arguments
+
+        check_weights_arguments(weights, include_top, num_classes)
+    shape = _resolve_input_shape(input_shape, config["resolution"])
+
+    inputs = layers.Input(shape=shape, name="input_layer")
+    x = _preprocess(inputs, config["preprocessing"], shape[-1]) if include_preprocessing else inputs
+    stem = BlockArgs(name="stem", type="stem", kernel=3, filters_in=shape[-1],
+                     filters_out=round_filters(config["stem_filters"], config["width"], config["depth_divisor"],
+                                               config["family"]),
+                     expand_ratio=1, strides=2, se_ratio=0, drop_rate=0, activation=config["activation"],
+                     bn_momentum=config["bn_momentum"], bn_epsilon=config["bn_epsilon"],
+                     explicit_padding=config["family"] == "v1", depthwise_name="")
+    x = _stem(x, stem)
+    for args in decode_blocks(config):
+        x = BLOCKS[args.type](x, args)
+    top = round_filters(config["head_filters"], config["width"], config["depth_divisor"], config["family"])
+    x = layers.Conv2D(top, 1, padding="same", use_bias=False, kernel_initializer=CONV_INITIALIZER,
+                      name="top_conv")(x)
+    x = layers.BatchNormalization(axis=-1, momentum=config["bn_momentum"], epsilon=config["bn_epsilon"],
+                                  name="top_bn")(x)
+    x = layers.Activation(config["activation"], name="top_activation")(x)
+    if include_top:
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+        if config["dropout"] > 0:
+            x = layers.Dropout(config["dropout"], name="top_dropout")(x)
+        x = layers.Dense(num_classes, activation=classifier_activation, kernel_initializer=DENSE_INITIALIZER,
+                         bias_initializer="zeros", name="predictions", dtype=_head_dtype())(x)
+    elif pooling == "avg":
+        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    elif pooling == "max":
+        x = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    model = keras.Model(inputs, x, name=name or f"efficientnet-{config['name']}")
+    if weights is not None:
+        from effnet_keras.weights import load_weights
+
+        load_weights(model, config, weights, include_top)
+    return model
+
+
+def _stem(x, args: BlockArgs):
+    """3x3 stride-2 conv -> BatchNorm -> activation, named `stem_conv`, `stem_bn`, `stem_activation`."""
+    padding = "same"
+    if args.explicit_padding:
+        x = layers.ZeroPadding2D(correct_pad(tuple(x.shape[1:3]), args.kernel), name="stem_conv_pad")(x)
+        padding = "valid"
+    return conv_bn(x, args, args.filters_out, args.kernel, args.strides, "", padding=padding)

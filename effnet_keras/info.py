@@ -1,0 +1,41 @@
+"""Model tables: width, depth, resolution, parameters and MACs of variants or config files."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from effnet_keras.builder import build_model
+from effnet_keras.configs import load_config
+from effnet_keras.flops import count_macs
+from effnet_keras.scaling import override
+
+
+def describe(name_or_config: str | Mapping[str, Any], resolution: int | None = None,
+             num_classes: int = 1000) -> dict:
+    """Build one model and return its row: name, width, depth, resolution (px), params, MACs."""
+    config = load_config(name_or_config)
+    if resolution is not None:
+        config = override(config, resolution=resolution)
+    model = build_model(config, num_classes=num_classes)
+    return {
+        "model": config["name"],
+        "width": config["width"],
+        "depth": config["depth"],
+        "resolution": config["resolution"],
+        "params": model.count_params(),
+        "macs": count_macs(model),
+    }
+
+
+def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    """A Markdown table of `describe` rows (MACs in millions)."""
+    header = ["model", "width", "depth", "resolution", "params", "MACs (M)"]
+    body = [[str(r["model"]), f"{r['width']:.3f}", f"{r['depth']:.3f}", str(r["resolution"]),
+             f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}"] for r in rows]
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
+
+    def line(cells):
+        return "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
+
+    rule = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
+    return "\n".join([line(header), rule, *map(line, body)])

@@ -1,0 +1,102 @@
+"""Rounding rules and compound scaling of configs.
+
+Compound scaling (EfficientNet, section 3.3): with depth = alpha^phi, width = beta^phi and
+resolution = gamma^phi, the cost d * w^2 * r^2 grows by (alpha * beta^2 * gamma^2)^phi, so
+alpha * beta^2 * gamma^2 ~= 2 makes each unit of phi double the MACs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+from effnet_keras.configs import MIN_RESOLUTION, load_config, validate_config
+
+
+def round_filters(filters: float, width: float, divisor: int = 8, family: str = "v1") -> int:
+    """Scale a channel count by `width` and round it to a multiple of `divisor`.
+
+    V1 adds one more `divisor` when rounding down lost over 10% of the channels; V2 does not.
+    """
+    scaled = filters * width
+    new = max(divisor, int(scaled + divisor / 2) // divisor * divisor)
+    if family == "v1" and new < 0.9 * scaled:
+        new += divisor
+    return int(new)
+
+
+def round_repeats(repeats: int, depth: float) -> int:
+    """Scale a stage's block count by `depth`, rounding up."""
+    return int(math.ceil(depth * repeats))
+
+
+def round_resolution(resolution: float) -> int:
+    """Round a resolution in pixels to the nearest integer, halves up (not banker's rounding)."""
+    return int(math.floor(resolution + 0.5))
+
+
+def cost_ratio(alpha: float, beta: float, gamma: float) -> float:
+    """The formula cost multiple alpha * beta^2 * gamma^2 of one phi step."""
+    return alpha * beta**2 * gamma**2
+
+
+def override(
+    config: str | Mapping[str, Any],
+    *,
+    width: float | None = None,
+    depth: float | None = None,
+    resolution: int | None = None,
+    **fields: Any,
+) -> dict:
+    """Return a copy of `config` with absolute coefficient overrides.
+
+    `width`/`depth` replace the coefficients (``width=0.5`` on b3 gives 0.5, not 0.6);
+    `resolution` (pixels) sets both the train and the eval resolution. Any other top-level
+    config key (``dropout=0.1``) may be overridden too.
+    """
+    cfg = load_config(config)
+    if width is not None:
+        cfg["width"] = width
+    if depth is not None:
+        cfg["depth"] = depth
+    if resolution is not None:
+        cfg["resolution"] = cfg["train_resolution"] = resolution
+    for key, value in fields.items():
+        if key not in cfg:
+            raise ValueError(f"Unknown config key {key!r}; allowed keys: {', '.join(sorted(cfg))}.")
+        cfg[key] = value
+    return validate_config(cfg)
+
+
+def compound_scale(
+    alpha: float,
+    beta: float,
+    gamma: float,
+    phi: float,
+    base: str | Mapping[str, Any] = "b0",
+    *,
+    width: float | None = None,
+    depth: float | None = None,
+    resolution: int | None = None,
+) -> dict:
+    """Scale `base` by phi steps of (alpha, beta, gamma).
+
+    depth = base_depth * alpha^phi, width = base_width * beta^phi, and each resolution =
+    round_resolution(base_resolution * gamma^phi) (nearest pixel, halves up). The coefficients
+    are recorded in the returned dict (`alpha`, `beta`, `gamma`, `phi`, `base`). Explicit
+    `width`, `depth` or `resolution` then override the scaled value, for one-dimension studies.
+    """
+    for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
+        if not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"Invalid {key} {value!r}; allowed values: a number > 0 (usually >= 1).")
+    if not isinstance(phi, (int, float)) or phi < 0:
+        raise ValueError(f"Invalid phi {phi!r}; allowed values: a number >= 0.")
+    cfg = load_config(base)
+    base_name = cfg["name"]
+    cfg["depth"] = cfg["depth"] * alpha**phi
+    cfg["width"] = cfg["width"] * beta**phi
+    for key in ("resolution", "train_resolution"):
+        cfg[key] = max(MIN_RESOLUTION, round_resolution(cfg[key] * gamma**phi))
+    cfg.update(alpha=alpha, beta=beta, gamma=gamma, phi=phi, base=base_name)
+    cfg["name"] = f"{base_name}-a{alpha:g}-b{beta:g}-g{gamma:g}-phi{phi:g}"
+    return override(cfg, width=width, depth=depth, resolution=resolution)

@@ -1,0 +1,31 @@
+"""`python -m effnet_keras info`: the model table for people and JSON for machines."""
+
+import json
+import subprocess
+import sys
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "effnet_keras", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_json_rows_for_a_cifar_head(tmp_path):
+    config = tmp_path / "tiny.json"
+    config.write_text(json.dumps({**__import__("effnet_keras").get_config("b0"), "name": "tiny", "width": 0.5}))
+    result = run("info", "b0", str(config), "--resolution", "32", "--classes", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert [r["model"] for r in rows] == ["b0", "tiny"]
+    assert rows[0]["params"] == 4_062_381 and rows[0]["resolution"] == 32
+    assert abs(rows[0]["macs"] - 8.5e6) / 8.5e6 < 0.01
+    assert rows[1]["width"] == 0.5 and rows[1]["params"] < rows[0]["params"]
+
+
+def test_table_and_errors():
+    table = run("info", "v2-b0", "--resolution", "32")
+    assert table.returncode == 0
+    assert "| model" in table.stdout and "| v2-b0" in table.stdout and "MACs (M)" in table.stdout
+    bad = run("info", "b9")
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("error: Unknown variant 'b9'")
+    assert "Traceback" not in bad.stderr
