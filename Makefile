@@ -17,11 +17,16 @@ $(STAMP): setup.cfg pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
+# The main job end to end on the built-in synthetic set: a small compound-scaled EfficientNet
+# (examples/b0-mini.json scaled by phi=1 of the paper's alpha, beta, gamma) trained, then exported.
 demo: install
-	$(PY) -m effnet_keras info b0 b3 v2-b0 v2-s --resolution 32 --classes 10
-	$(PY) -m effnet_keras info b0 b1 b2 b3 b4 b5 b6 b7 v2-b0 v2-b1 v2-b2 v2-b3 v2-s v2-m v2-l
+	$(PY) -m effnet_keras info b0 v2-b0 simple-cnn examples/b0-mini.json --resolution 32 --classes 10
+	$(PY) train.py --base examples/b0-mini.json --alpha 1.2 --beta 1.1 --gamma 1.15 --phi 1 \
+		--dataset synthetic --epochs 3 --batch-size 64 --optimizer adamw --lr 0.004 \
+		--output-dir runs/demo --restart --export
+	@echo "Demo run: runs/demo (metrics.json, history.csv, curves.png, model.keras, export/)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -96,7 +96,7 @@ def _resolve_input_shape(input_shape: Sequence[int | None] | None, resolution: i
     return shape
 
 
-def _head_dtype():
+def head_dtype():
     """Keep the classifier in float32 under mixed precision so logits/probabilities are float32."""
     return "float32" if keras.config.dtype_policy().compute_dtype != "float32" else None
 
@@ -165,7 +165,7 @@ def build_model(
         if config["dropout"] > 0:
             x = layers.Dropout(config["dropout"], name="top_dropout")(x)
         x = layers.Dense(num_classes, activation=classifier_activation, kernel_initializer=DENSE_INITIALIZER,
-                         bias_initializer="zeros", name="predictions", dtype=_head_dtype())(x)
+                         bias_initializer="zeros", name="predictions", dtype=head_dtype())(x)
     elif pooling == "avg":
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":

@@ -1,4 +1,4 @@
-"""`python -m effnet_keras COMMAND`: model tables (info)."""
+"""`python -m effnet_keras COMMAND`: model tables (info) and SavedModel export of a run (export)."""
 
 from __future__ import annotations
 
@@ -27,11 +27,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="print width, depth, resolution, params and MACs of models",
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    info.add_argument("models", nargs="*", help="variant names or config JSON files (default: all 15 variants)")
+    info.add_argument("models", nargs="*", help="variant names, config JSON files, resnet152 or simple-cnn (default: all 15 variants)")
     info.add_argument("--resolution", type=int, default=None, help="input size in pixels (default: each model's own)")
     info.add_argument("--classes", type=int, default=1000, help="classifier outputs")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_info)
+    from effnet_keras.export import add_export_command
+
+    add_export_command(commands)
     return parser
 
 

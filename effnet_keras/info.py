@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+from effnet_keras.baselines import BASELINES, DEFAULT_RESOLUTION, build_baseline
 from effnet_keras.builder import build_model
 from effnet_keras.configs import load_config
 from effnet_keras.flops import count_macs
@@ -12,7 +13,15 @@ from effnet_keras.scaling import override
 
 def describe(name_or_config: str | Mapping[str, Any], resolution: int | None = None,
              num_classes: int = 1000) -> dict:
-    """Build one model and return its row: name, width, depth, resolution (px), params, MACs."""
+    """Build one model and return its row: name, width, depth, resolution (px), params, MACs.
+
+    Baselines (`resnet152`, `simple-cnn`) have no coefficients: width and depth are None.
+    """
+    if isinstance(name_or_config, str) and name_or_config in BASELINES:
+        size = resolution or DEFAULT_RESOLUTION[name_or_config]
+        model = build_baseline(name_or_config, num_classes, (size, size, 3))
+        return {"model": name_or_config, "width": None, "depth": None, "resolution": size,
+                "params": model.count_params(), "macs": count_macs(model)}
     config = load_config(name_or_config)
     if resolution is not None:
         config = override(config, resolution=resolution)
@@ -30,7 +39,10 @@ def describe(name_or_config: str | Mapping[str, Any], resolution: int | None = N
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     """A Markdown table of `describe` rows (MACs in millions)."""
     header = ["model", "width", "depth", "resolution", "params", "MACs (M)"]
-    body = [[str(r["model"]), f"{r['width']:.3f}", f"{r['depth']:.3f}", str(r["resolution"]),
+    def coefficient(value):
+        return "-" if value is None else f"{value:.3f}"
+
+    body = [[str(r["model"]), coefficient(r["width"]), coefficient(r["depth"]), str(r["resolution"]),
              f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}"] for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
 

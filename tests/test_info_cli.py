@@ -29,3 +29,10 @@ def test_table_and_errors():
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines()[-1].startswith("error: Unknown variant 'b9'")
     assert "Traceback" not in bad.stderr
+
+
+def test_baselines_have_rows_without_coefficients():
+    result = run("info", "simple-cnn", "resnet152", "--resolution", "32", "--classes", "10", "--json")
+    rows = {r["model"]: r for r in json.loads(result.stdout)}
+    assert rows["simple-cnn"]["width"] is None and rows["simple-cnn"]["params"] == 306_154
+    assert abs(rows["resnet152"]["macs"] - 11.28e9 * (32 / 224) ** 2) / rows["resnet152"]["macs"] < 0.05

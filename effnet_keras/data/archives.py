@@ -1,0 +1,333 @@
+"""The official CIFAR archives: where to find them, how to read them safely, how to write them.
+
+Two formats exist for each of CIFAR-10 and CIFAR-100 (https://www.cs.toronto.edu/~kriz/cifar.html):
+- python: pickled dicts with b"data" (uint8 [N, 3072], channel-planar: 1024 red, 1024 green,
+  1024 blue bytes, rows top to bottom) and b"labels" (CIFAR-10) or b"fine_labels" and
+  b"coarse_labels" (CIFAR-100).
+- binary: records of 1 label byte (CIFAR-100: coarse then fine) followed by the same 3072 bytes.
+Each comes packed (`.tar.gz`) or extracted into its folder.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tarfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from effnet_keras.data.safe_pickle import safe_loads
+from effnet_keras.data.spec import (
+    CIFAR10_CLASSES,
+    CIFAR100_COARSE_CLASSES,
+    CIFAR100_FINE_CLASSES,
+    CIFAR100_FINE_TO_COARSE,
+    DataError,
+    check_split,
+    num_classes_of,
+)
+from effnet_keras.data.tfds_source import tfds_home
+
+FORMATS = ("python", "binary")
+_PIXELS = 3072
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where one format of one data set keeps its files."""
+
+    dataset: str
+    fmt: str
+    folder: str
+    archive: str
+    aliases: tuple[str, ...]
+    train_files: tuple[str, ...]
+    test_files: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return f"https://www.cs.toronto.edu/~kriz/{self.archive}"
+
+
+LAYOUTS = {
+    ("cifar10", "python"): Layout(
+        "cifar10", "python", "cifar-10-batches-py", "cifar-10-python.tar.gz",
+        ("cifar-10-batches-py.tar.gz", "cifar-10-batches-py-target_archive"),
+        tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",),
+    ),
+    ("cifar10", "binary"): Layout(
+        "cifar10", "binary", "cifar-10-batches-bin", "cifar-10-binary.tar.gz", (),
+        tuple(f"data_batch_{i}.bin" for i in range(1, 6)), ("test_batch.bin",),
+    ),
+    ("cifar100", "python"): Layout(
+        "cifar100", "python", "cifar-100-python", "cifar-100-python.tar.gz",
+        ("cifar-100-python-target_archive",), ("train",), ("test",),
+    ),
+    ("cifar100", "binary"): Layout(
+        "cifar100", "binary", "cifar-100-binary", "cifar-100-binary.tar.gz", (),
+        ("train.bin",), ("test.bin",),
+    ),
+}
+"""(data set, format) -> layout. `aliases` are the names Keras caches the same archive under."""
+
+
+@dataclass(frozen=True)
+class Location:
+    """A found copy of a data set: an archive file (packed) or its extracted folder."""
+
+    layout: Layout
+    path: Path
+    packed: bool
+
+    def __str__(self) -> str:
+        return f"{self.path} ({self.layout.fmt} format)"
+
+
+def search_places(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]:
+    """Folders searched for `dataset`'s archives or extracted folders, in order of preference."""
+    places = []
+    if data_dir is not None:
+        places += [Path(data_dir), Path(data_dir) / "downloads" / "manual"]
+    keras_datasets = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    keras_target = keras_datasets / f"{LAYOUTS[(dataset, 'python')].folder}-target"
+    places += [keras_datasets, keras_target, Path(tfds_home(None)) / "downloads" / "manual"]
+    return list(dict.fromkeys(p.expanduser() for p in places))
+
+
+def find_archive(dataset: str, places: list[Path]) -> Location | None:
+    """The first copy of `dataset` in `places` (each place: python before binary, folder
+    before archive), or None."""
+    for place in places:
+        for fmt in FORMATS:
+            layout = LAYOUTS[(dataset, fmt)]
+            if (place / layout.folder).is_dir():
+                return Location(layout, place / layout.folder, packed=False)
+            for name in (layout.archive, *layout.aliases):
+                if (place / name).is_file():
+                    return Location(layout, place / name, packed=True)
+    return None
+
+
+def expected_names(dataset: str) -> list[str]:
+    """One line per format naming what `find_archive` accepts for `dataset`."""
+    return [
+        f"{layout.archive} or its extracted folder {layout.folder}/ ({fmt} format)"
+        for fmt in FORMATS
+        for layout in [LAYOUTS[(dataset, fmt)]]
+    ]
+
+
+def read_archive(
+    location: Location, label_mode: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read (x_train, y_train, x_test, y_test): uint8 [N, 32, 32, 3] images, int64 [N] labels.
+
+    `label_mode` is "fine" or "coarse" (CIFAR-100 only). Every file is checked for shape, dtype
+    and label range; a missing, truncated or corrupt file raises DataError naming it.
+    """
+    layout = location.layout
+    blobs = _read_members(location, layout.train_files + layout.test_files)
+    num_classes = num_classes_of(layout.dataset, label_mode)
+    decoded = {
+        name: _decode(layout, blob, where, label_mode, num_classes)
+        for name, (where, blob) in blobs.items()
+    }
+
+    def join(names):
+        return (
+            np.concatenate([decoded[n][0] for n in names]),
+            np.concatenate([decoded[n][1] for n in names]),
+        )
+
+    return (*join(layout.train_files), *join(layout.test_files))
+
+
+def _read_members(location: Location, names: tuple[str, ...]) -> dict[str, tuple[str, bytes]]:
+    """name -> (description for errors, file bytes) for each of `names` in the location."""
+    layout = location.layout
+    if not location.packed:
+        blobs = {}
+        for name in names:
+            path = location.path / name
+            if not path.is_file():
+                raise DataError(
+                    f"{path} is missing: {location.path} must hold {', '.join(names)}. "
+                    f"Extract {layout.archive} again ({layout.url})."
+                )
+            blobs[name] = (str(path), path.read_bytes())
+        return blobs
+    blobs = {}
+    try:
+        with tarfile.open(location.path, "r:*") as tar:
+            for member in tar:
+                folder, _, name = member.name.removeprefix("./").rpartition("/")
+                if folder == layout.folder and name in names and member.isfile():
+                    blobs[name] = (f"{location.path}:{member.name}", tar.extractfile(member).read())
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataError(
+            f"{location.path} is truncated or corrupt ({exc}). Download it again from "
+            f"{layout.url}."
+        ) from exc
+    missing = [f"{layout.folder}/{name}" for name in names if name not in blobs]
+    if missing:
+        raise DataError(
+            f"{location.path} lacks {', '.join(missing)}: it is incomplete or not the official "
+            f"{layout.archive}. Download it again from {layout.url}."
+        )
+    return blobs
+
+
+def _decode(
+    layout: Layout, blob: bytes, where: str, label_mode: str, num_classes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Images uint8 [N, 32, 32, 3] and labels int64 [N] of one batch file."""
+    if layout.fmt == "python":
+        batch = safe_loads(blob, where)
+        if not isinstance(batch, dict):
+            raise DataError(f"{where}: holds a {type(batch).__name__}, not a CIFAR batch dict.")
+        entries = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+        key = "labels" if layout.dataset == "cifar10" else f"{label_mode}_labels"
+        if "data" not in entries or key not in entries:
+            raise DataError(f"{where}: no 'data' or {key!r} entry; it is not a CIFAR batch file.")
+        data = np.asarray(entries["data"])
+        labels = np.asarray(entries[key])
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _PIXELS:
+            raise DataError(
+                f"{where}: 'data' is {data.dtype} {list(data.shape)}, expected uint8 [N, 3072]; "
+                f"the file is corrupt."
+            )
+    else:
+        label_bytes = 1 if layout.dataset == "cifar10" else 2
+        record = label_bytes + _PIXELS
+        if not blob or len(blob) % record:
+            raise DataError(
+                f"{where}: {len(blob)} bytes is not a whole number of {record}-byte records; "
+                f"the file is truncated or corrupt. Download {layout.archive} again ({layout.url})."
+            )
+        rows = np.frombuffer(blob, np.uint8).reshape(-1, record)
+        labels = rows[:, 0 if label_mode == "coarse" or label_bytes == 1 else 1]
+        data = rows[:, label_bytes:]
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    check_split(images, labels, num_classes, where)
+    return images, labels.astype(np.int64)
+
+
+def write_cifar_archive(
+    directory: str | os.PathLike,
+    dataset: str,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    fmt: str = "python",
+    packed: bool = True,
+    coarse_train: np.ndarray | None = None,
+    coarse_test: np.ndarray | None = None,
+) -> Path:
+    """Write arrays as an official-format CIFAR archive into `directory`; return its path.
+
+    dataset: "cifar10" or "cifar100". Images: uint8 [N, 32, 32, 3]; labels: ints [N] (fine
+    labels for CIFAR-100). fmt: "python" or "binary". packed: write the `.tar.gz` (True) or the
+    extracted folder (False). coarse_train/coarse_test: CIFAR-100 super-class labels; default:
+    the official super-class of each fine label. CIFAR-10's training set is split over 5 batches.
+    """
+    if (dataset, fmt) not in LAYOUTS:
+        raise DataError(
+            f"cannot write dataset={dataset!r} fmt={fmt!r}: dataset is 'cifar10' or 'cifar100', "
+            f"fmt is one of {FORMATS}."
+        )
+    layout = LAYOUTS[(dataset, fmt)]
+    splits = []
+    for images, labels, coarse, split in (
+        (x_train, y_train, coarse_train, "train"),
+        (x_test, y_test, coarse_test, "test"),
+    ):
+        images, labels = np.asarray(images), np.asarray(labels)
+        check_split(images, labels, num_classes_of(dataset, "fine"), f"{split} arrays to write")
+        if dataset == "cifar100":
+            coarse = CIFAR100_FINE_TO_COARSE[labels] if coarse is None else np.asarray(coarse)
+            check_split(images, coarse, 20, f"{split} coarse labels to write")
+        splits.append((images, labels, coarse))
+    files = _encode(layout, splits)
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if not packed:
+        (directory / layout.folder).mkdir(exist_ok=True)
+        for name, blob in files.items():
+            (directory / layout.folder / name).write_bytes(blob)
+        return directory / layout.folder
+    path = directory / layout.archive
+    with tarfile.open(path, "w:gz") as tar:
+        for name, blob in files.items():
+            info = tarfile.TarInfo(f"{layout.folder}/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    return path
+
+
+def _encode(layout: Layout, splits: list) -> dict[str, bytes]:
+    """File name -> contents for the batch and meta files of `layout`."""
+    (train, train_labels, train_coarse), (test, test_labels, test_coarse) = splits
+    if layout.dataset == "cifar10":
+        train_parts = list(zip(np.array_split(train, 5), np.array_split(train_labels, 5)))
+        batches = dict(zip(layout.train_files + layout.test_files, train_parts + [(test, test_labels)]))
+        if layout.fmt == "binary":
+            files = {name: _records(images, labels) for name, (images, labels) in batches.items()}
+            files["batches.meta.txt"] = "\n".join(CIFAR10_CLASSES).encode() + b"\n"
+            return files
+        files = {
+            name: _pickle_batch(f"batch {name}", images, {b"labels": labels})
+            for name, (images, labels) in batches.items()
+        }
+        files["batches.meta"] = pickle.dumps(
+            {b"label_names": [n.encode() for n in CIFAR10_CLASSES], b"num_vis": _PIXELS},
+            protocol=4,
+        )
+        return files
+    batches = {"train": (train, train_labels, train_coarse), "test": (test, test_labels, test_coarse)}
+    if layout.fmt == "binary":
+        files = {
+            f"{name}.bin": _records(images, coarse, fine) for name, (images, fine, coarse) in batches.items()
+        }
+        files["coarse_label_names.txt"] = "\n".join(CIFAR100_COARSE_CLASSES).encode() + b"\n"
+        files["fine_label_names.txt"] = "\n".join(CIFAR100_FINE_CLASSES).encode() + b"\n"
+        return files
+    files = {
+        name: _pickle_batch(name, images, {b"fine_labels": fine, b"coarse_labels": coarse})
+        for name, (images, fine, coarse) in batches.items()
+    }
+    files["meta"] = pickle.dumps(
+        {
+            b"fine_label_names": [n.encode() for n in CIFAR100_FINE_CLASSES],
+            b"coarse_label_names": [n.encode() for n in CIFAR100_COARSE_CLASSES],
+        },
+        protocol=4,
+    )
+    return files
+
+
+def _planar(images: np.ndarray) -> np.ndarray:
+    """uint8 [N, 32, 32, 3] -> uint8 [N, 3072] channel-planar rows."""
+    return np.ascontiguousarray(images.transpose(0, 3, 1, 2)).reshape(len(images), _PIXELS)
+
+
+def _records(images: np.ndarray, *label_columns: np.ndarray) -> bytes:
+    """Binary-format bytes: per image, one byte per label column, then 3072 pixel bytes."""
+    columns = [np.asarray(c, np.uint8)[:, None] for c in label_columns]
+    return np.concatenate([*columns, _planar(images)], axis=1).tobytes()
+
+
+def _pickle_batch(batch_label: str, images: np.ndarray, labels: dict) -> bytes:
+    """Python-format bytes of one batch: the official dict keys, labels as lists of ints."""
+    batch = {
+        b"batch_label": batch_label.encode(),
+        **{key: [int(v) for v in values] for key, values in labels.items()},
+        b"data": _planar(images),
+        b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(images))],
+    }
+    return pickle.dumps(batch, protocol=4)

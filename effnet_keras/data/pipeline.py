@@ -1,0 +1,53 @@
+"""tf.data input pipelines over in-memory uint8 images."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from effnet_keras.data.spec import IMAGE_SHAPE, DataError
+
+
+def make_pipeline(
+    images: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    deterministic: bool = False,
+    drop_remainder: bool = False,
+) -> tf.data.Dataset:
+    """Batches of (uint8 images [B, 32, 32, 3], integer labels [B]) from host arrays.
+
+    Images stay uint8 (0..255): casting, resizing and augmentation belong to the model on the
+    accelerator. The arrays are held once as tensors; each batch is one gather of shuffled
+    indices, so the host does no per-image work.
+
+    batch_size: the global batch; under a tf.distribute strategy each replica gets
+        batch_size / replicas (auto-sharding is set to DATA, as the data has no files).
+    training: shuffle the whole set with `seed`, reshuffling every epoch (pass with
+        `.repeat()` or per-epoch iteration); otherwise keep the arrays' order.
+    deterministic: produce batches in a reproducible order (same seed, same batches); False
+        lets parallel batch assembly finish out of order for speed.
+    drop_remainder: drop the last partial batch (static shapes for XLA/TPU).
+    """
+    images, labels = np.asarray(images), np.asarray(labels)
+    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE or labels.shape != images.shape[:1]:
+        raise DataError(
+            f"make_pipeline needs uint8 images [N, 32, 32, 3] and labels [N]; got "
+            f"{images.dtype} {list(images.shape)} and {list(labels.shape)}."
+        )
+    if batch_size < 1:
+        raise DataError(f"batch_size must be positive, got {batch_size}.")
+    images_t, labels_t = tf.constant(images), tf.constant(labels)
+    indices = tf.data.Dataset.range(len(images))
+    if training:
+        indices = indices.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = indices.batch(batch_size, drop_remainder=drop_remainder).map(
+        lambda i: (tf.gather(images_t, i), tf.gather(labels_t, i)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

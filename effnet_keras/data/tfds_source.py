@@ -1,0 +1,68 @@
+"""CIFAR from TensorFlow Datasets: prepared data in its data_dir, or a download when online."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import numpy as np
+
+from effnet_keras.data.spec import DataError, check_split, num_classes_of
+
+DOWNLOAD_HOST = "www.cs.toronto.edu"
+
+
+def tfds_home(data_dir: str | os.PathLike | None) -> str:
+    """The folder TFDS reads and writes for `data_dir` (None: its default)."""
+    if data_dir is not None:
+        return os.fspath(data_dir)
+    default = os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
+    return os.environ.get("TFDS_DATA_DIR", default)
+
+
+def network_available(host: str = DOWNLOAD_HOST, timeout_s: float = 5.0) -> bool:
+    """Whether a TCP connection to `host`:443 opens within `timeout_s` (TFDS retries an
+    unreachable host for minutes, so this is asked first)."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+        return True
+    except OSError:
+        return False
+
+
+def read_tfds(
+    dataset: str, data_dir: str | os.PathLike | None, label_mode: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test) of "cifar10"/"cifar100" via `tfds.load`: uint8
+    [N, 32, 32, 3] images and int64 [N] labels ("coarse" label_mode: CIFAR-100 super-classes).
+
+    Uses prepared data in `data_dir` if present, else downloads when the host is reachable;
+    raises DataError otherwise.
+    """
+    import tensorflow_datasets as tfds
+
+    key = "coarse_label" if label_mode == "coarse" else "label"
+    data_dir = None if data_dir is None else os.fspath(data_dir)
+    try:
+        splits = tfds.load(dataset, split=["train", "test"], data_dir=data_dir, download=False)
+    except AssertionError:  # what TFDS raises for data that was never prepared
+        if not network_available():
+            raise DataError(
+                f"TFDS has no prepared {dataset} in {tfds_home(data_dir)} and {DOWNLOAD_HOST} "
+                f"cannot be reached to download it."
+            ) from None
+        try:
+            splits = tfds.load(dataset, split=["train", "test"], data_dir=data_dir, download=True)
+        except Exception as exc:  # download, checksum and preparation failures vary by version
+            raise DataError(
+                f"TFDS could not download and prepare {dataset} into {tfds_home(data_dir)}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+    arrays = []
+    for split, name in zip(splits, ("train", "test")):
+        pairs = split.map(lambda ex: (ex["image"], ex[key])).batch(1 << 16)
+        images, labels = (np.concatenate(parts) for parts in zip(*pairs.as_numpy_iterator()))
+        where = f"TFDS {dataset} {name} split in {tfds_home(data_dir)}"
+        check_split(images, labels, num_classes_of(dataset, label_mode), where)
+        arrays += [images, labels.astype(np.int64)]
+    return tuple(arrays)

@@ -1,0 +1,295 @@
+"""Export a training run's `model.keras` as a TensorFlow SavedModel that serves raw CIFAR images.
+
+The SavedModel's `serving_default` (and `serve`) signature takes `images`: uint8 `[batch, S, S, 3]`
+(S = the run's `image_size`, 32 for CIFAR; batch any size) and returns `probabilities`: float32
+`[batch, num_classes]`. Casting, resizing and normalisation are inside the model. `labels.txt`
+beside it holds one class name per line, in label order.
+
+Verification reloads the SavedModel with `tf.saved_model.load` in a fresh Python process that
+never imports `effnet_keras` and compares its outputs with the Keras model's on a fixed batch of
+random images. Both sides run on the CPU, so the check can run beside a training process holding
+the GPU and does not depend on GPU kernel choices (TF32, cuDNN algorithms). The export is written
+to a staging directory next to OUT_DIR and moved into place only once it has passed, so a failed
+export leaves any previous export at OUT_DIR, and the run directory, untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: Max abs difference allowed between the SavedModel's and the Keras model's probabilities, per
+#: training precision. The check itself runs the same graph on both sides and measures 0.0 on CPU
+#: for all three. The bounds leave room for kernels or fusions that round differently (another
+#: TensorFlow build, oneDNN path): the same model run eagerly instead of as a graph differs by up to
+#: 6e-7 (float32), 1.8e-3 (mixed_float16) and 8.6e-3 (mixed_bfloat16), measured on CPU.
+TOLERANCES = {"float32": 1e-5, "mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}
+
+SIGNATURE = "serving_default"
+INPUT_NAME = "images"
+OUTPUT_NAME = "probabilities"
+VERIFY_IMAGES = 8
+VERIFY_SEED = 0
+VERIFY_TIMEOUT_S = 600
+
+# Runs in a fresh interpreter: reload with TensorFlow alone, describe the signature, run it on the
+# whole batch and on its first image alone (the batch dimension must stay free).
+_RELOAD_SCRIPT = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+export_dir, images_path, result_path = sys.argv[1:4]
+fn = tf.saved_model.load(export_dir).signatures[%(signature)r]
+inputs = fn.structured_input_signature[1]
+outputs = fn.structured_outputs
+images = np.load(images_path)
+(input_name,), (output_name,) = list(inputs), list(outputs)
+batch = fn(**{input_name: tf.constant(images)})[output_name].numpy()
+single = fn(**{input_name: tf.constant(images[:1])})[output_name].numpy()
+assert "effnet_keras" not in sys.modules, "the SavedModel reload imported effnet_keras"
+np.savez(result_path + ".npz", batch=batch, single=single)
+
+
+def spec(s):
+    return {"shape": s.shape.as_list(), "dtype": s.dtype.name}
+
+
+with open(result_path, "w") as f:
+    json.dump({"inputs": {k: spec(v) for k, v in inputs.items()},
+               "outputs": {k: spec(v) for k, v in outputs.items()}}, f)
+""" % {"signature": SIGNATURE}
+
+
+class ExportError(RuntimeError, ValueError):
+    """An export that cannot be made or did not reproduce the Keras model, with what to do about it."""
+
+
+def _read_run(run_dir: Path) -> dict[str, Any]:
+    """Check RUN_DIR holds model.keras and a usable config.json; return the config."""
+    if not run_dir.is_dir():
+        raise ExportError(f"Run directory {run_dir} does not exist. Pass the directory a training run wrote "
+                          "(it holds model.keras and config.json).")
+    if not (run_dir / "model.keras").is_file():
+        raise ExportError(f"{run_dir} has no model.keras: the run has not finished an epoch yet, or this is not "
+                          "a run directory. Train until a model is saved, or pass the right RUN_DIR.")
+    config_path = run_dir / "config.json"
+    if not config_path.is_file():
+        raise ExportError(f"{run_dir} has no config.json (class names and precision come from it). "
+                          "Pass a run directory written by the training CLI.")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ExportError(f"{config_path} is not readable JSON ({e}). Restore it from the training run.") from e
+    if not isinstance(config, dict):
+        raise ExportError(f"{config_path} must hold a JSON object, got {type(config).__name__}.")
+    names = config.get("class_names")
+    if (not isinstance(names, list) or not names
+            or not all(isinstance(n, str) and n and "\n" not in n and "\r" not in n for n in names)):
+        raise ExportError(f"{config_path}: 'class_names' must be a non-empty list of one-line strings, "
+                          f"got {names!r}.")
+    if config.get("precision") not in TOLERANCES:
+        raise ExportError(f"{config_path}: 'precision' is {config.get('precision')!r}; allowed values: "
+                          f"{', '.join(TOLERANCES)}.")
+    size = config.get("image_size")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ExportError(f"{config_path}: 'image_size' must be a positive integer (pixels), got {size!r}.")
+    return config
+
+
+def _sibling(path: Path, kind: str) -> Path:
+    """A hidden, unique path next to `path` for staging or retiring an export."""
+    return path.parent / f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _prepare_out_dir(out_dir: Path, run_dir: Path) -> Path:
+    """Refuse OUT_DIRs that would clobber other files; return a fresh staging directory beside it."""
+    if out_dir == run_dir or out_dir in run_dir.parents:
+        raise ExportError(f"OUT_DIR {out_dir} would replace the run directory {run_dir}. Pass a new directory, "
+                          f"e.g. {run_dir / 'export'} (the default).")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"OUT_DIR {out_dir} exists and is not a directory. Pass a new or empty directory.")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "saved_model.pb").is_file():
+        raise ExportError(f"OUT_DIR {out_dir} is not empty and holds no earlier export; exporting would replace "
+                          "its contents. Pass a new or empty directory.")
+    staging = _sibling(out_dir, "partial")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        return staging
+    except OSError as e:
+        raise ExportError(f"Cannot write the export to {out_dir}: {e.strerror or e}. Pass a writable OUT_DIR "
+                          "(`python -m effnet_keras export RUN_DIR OUT_DIR`).") from e
+
+
+def _load_model(path: Path):
+    import keras
+
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as e:
+        raise ExportError(f"Cannot load {path} ({type(e).__name__}: {e}). It must be a Keras model saved by the "
+                          "training CLI; retrain or restore it from checkpoints/.") from e
+
+
+def _check_model(model, image_size: int, num_classes: int) -> None:
+    """The model must take one [batch, S, S, 3] image input and give [batch, num_classes] outputs."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise ExportError(f"The model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; the export "
+                          "serves models with one image input and one probability output.")
+    in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    want = (image_size, image_size, 3)
+    if len(in_shape) != 4 or any(d is not None and d != w for d, w in zip(in_shape[1:], want)):
+        raise ExportError(f"The model's input shape {in_shape} does not take [batch, {image_size}, {image_size}, 3] "
+                          "images (config.json 'image_size'); resizing to the model resolution belongs inside "
+                          "the model.")
+    if len(out_shape) != 2 or out_shape[1] != num_classes:
+        raise ExportError(f"The model's output shape {out_shape} does not match the {num_classes} class names in "
+                          "config.json.")
+
+
+def _signature_spec(image_size: int, num_classes: int) -> dict[str, Any]:
+    """The serving signature as JSON: input and output names with shape and dtype."""
+    return {"inputs": {INPUT_NAME: {"shape": [None, image_size, image_size, 3], "dtype": "uint8"}},
+            "outputs": {OUTPUT_NAME: {"shape": [None, num_classes], "dtype": "float32"}}}
+
+
+def _write_saved_model(model, path: Path, image_size: int) -> None:
+    """Write a SavedModel whose serving signature maps uint8 `images` to float32 `probabilities`."""
+    import keras
+    import tensorflow as tf
+
+    input_dtype = model.inputs[0].dtype
+
+    def serve(images):
+        probabilities = model(tf.cast(images, input_dtype), training=False)
+        return {OUTPUT_NAME: tf.cast(probabilities, tf.float32)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    # The first endpoint is also written as `serving_default`.
+    archive.add_endpoint("serve", serve, input_signature=[
+        tf.TensorSpec((None, image_size, image_size, 3), tf.uint8, name=INPUT_NAME)])
+    # Inference only: leaving out the custom-gradient functions halves the export time.
+    archive.write_out(str(path), options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
+                      verbose=False)
+
+
+def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float, image_size: int = 32) -> dict[str, Any]:
+    """Reload `export_dir` in a fresh process without effnet_keras and compare it with `model`.
+
+    Runs the `serving_default` signature on VERIFY_IMAGES random uint8 images `[8, S, S, 3]` (and on
+    the first alone) and `model.predict` on the same images, both on the CPU. Returns
+    `{"signature": {...}, "max_abs_diff": float}`; raises ExportError when the reload fails, the
+    signature is not uint8 `[None, S, S, 3]` -> float32 `[None, num_classes]`, or the max abs
+    difference of the probabilities exceeds `tolerance`.
+    """
+    import tensorflow as tf
+
+    export_dir = Path(export_dir)
+    images = np.random.default_rng(VERIFY_SEED).integers(0, 256, (VERIFY_IMAGES, image_size, image_size, 3),
+                                                         dtype=np.uint8)
+    with tf.device("/CPU:0"):
+        expected = np.asarray(model.predict(tf.constant(images, model.inputs[0].dtype), batch_size=VERIFY_IMAGES,
+                                            verbose=0), np.float64)
+    with tempfile.TemporaryDirectory(prefix="effnet-export-verify-") as tmp:
+        images_path, result_path = os.path.join(tmp, "images.npy"), os.path.join(tmp, "result.json")
+        np.save(images_path, images)
+        env = {**os.environ, "CUDA_VISIBLE_DEVICES": "-1"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        try:
+            proc = subprocess.run([sys.executable, "-c", _RELOAD_SCRIPT, str(export_dir), images_path, result_path],
+                                  cwd=tmp, env=env, capture_output=True, text=True, timeout=VERIFY_TIMEOUT_S)
+        except subprocess.TimeoutExpired as e:
+            raise ExportError(f"Reloading the SavedModel at {export_dir} in a fresh process took over "
+                              f"{VERIFY_TIMEOUT_S} s; check the machine's load, or export with --no-verify.") from e
+        if proc.returncode != 0:
+            tail = "\n".join(proc.stderr.strip().splitlines()[-15:])
+            raise ExportError(f"Reloading the SavedModel at {export_dir} with tf.saved_model.load in a fresh process "
+                              f"failed (exit {proc.returncode}); the export is not usable:\n{tail}")
+        with open(result_path, encoding="utf-8") as f:
+            signature = json.load(f)
+        with np.load(result_path + ".npz") as arrays:
+            batch, single = arrays["batch"], arrays["single"]
+    want = _signature_spec(image_size, expected.shape[-1])
+    if signature != want:
+        raise ExportError(f"The reloaded {SIGNATURE!r} signature is {signature}, expected {want}.")
+    diff = float(max(np.abs(batch - expected).max(), np.abs(single - expected[:1]).max()))
+    if not diff <= tolerance:
+        raise ExportError(f"The SavedModel at {export_dir} does not reproduce the Keras model: max abs difference "
+                          f"of the probabilities {diff:.3g} > tolerance {tolerance:g}. Do not serve it; report "
+                          "this with the run's config.json.")
+    return {"signature": {SIGNATURE: signature}, "max_abs_diff": diff}
+
+
+def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
+               verify: bool = True) -> dict[str, Any]:
+    """Export RUN_DIR/model.keras as a SavedModel in `out_dir` (default RUN_DIR/export), with labels.txt.
+
+    Signature `serving_default`: `images` uint8 `[None, S, S, 3]` -> `probabilities` float32
+    `[None, num_classes]`, S = config.json `image_size`. With `verify`, the export must reload in a
+    fresh process without effnet_keras and match the Keras model within TOLERANCES[precision].
+    An existing export at `out_dir` is replaced only by one that passed. Returns
+    `{"path", "labels", "precision", "signature", "verified", "max_abs_diff", "tolerance", "ok"}`
+    (`max_abs_diff` and `ok` None when not verified, `ok` True when verified: any failure raises
+    ExportError instead, never touching the run's files).
+    """
+    run = Path(run_dir).resolve()
+    config = _read_run(run)
+    out = Path(out_dir).resolve() if out_dir is not None else run / "export"
+    names, size, precision = config["class_names"], config["image_size"], config["precision"]
+
+    staging = _prepare_out_dir(out, run)
+    try:
+        model = _load_model(run / "model.keras")
+        _check_model(model, size, len(names))
+        _write_saved_model(model, staging, size)
+        (staging / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
+        checked = verify_export(staging, model, tolerance=TOLERANCES[precision], image_size=size) if verify else {}
+        if out.exists():
+            old = _sibling(out, "old")
+            os.replace(out, old)
+            os.replace(staging, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(staging, out)
+    except OSError as e:
+        raise ExportError(f"Cannot write the export to {out}: {e}. Pass a writable OUT_DIR.") from e
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    signature = checked.get("signature", {SIGNATURE: _signature_spec(size, len(names))})
+    return {"path": str(out), "labels": str(out / "labels.txt"), "precision": precision, "signature": signature,
+            "verified": verify, "max_abs_diff": checked.get("max_abs_diff"), "tolerance": TOLERANCES[precision],
+            "ok": True if verify else None}
+
+
+def _run_export_command(args: argparse.Namespace) -> int:
+    summary = export_run(args.run_dir, args.out_dir, verify=not args.no_verify)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Register `export RUN_DIR [OUT_DIR] [--no-verify]` on the CLI's subparsers; returns the parser."""
+    parser = subparsers.add_parser(
+        "export", help="write a run's model as a TensorFlow SavedModel serving raw uint8 images",
+        description="Export RUN_DIR/model.keras as a TensorFlow SavedModel: signature serving_default takes "
+                    "uint8 images [batch, 32, 32, 3] and returns float32 probabilities [batch, classes]; "
+                    "labels.txt lists the class names. Prints a JSON summary.")
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="training run directory (model.keras, config.json)")
+    parser.add_argument("out_dir", metavar="OUT_DIR", nargs="?", default=None,
+                        help="where to write the SavedModel (default: RUN_DIR/export)")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip reloading the export in a fresh process and comparing it with the Keras model")
+    parser.set_defaults(run=_run_export_command)
+    return parser

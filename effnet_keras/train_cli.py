@@ -1,0 +1,113 @@
+"""`python train.py --model b3 --dataset cifar100 [options]`: the training command line."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Sequence
+
+from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES
+from effnet_keras.recipe import OPTIMIZERS, SCHEDULES
+from effnet_keras.runtime import JIT, PRECISIONS, STRATEGIES
+from effnet_keras.settings import TrainingError, TrainSettings, UsageError
+from effnet_keras.training import train
+
+D = TrainSettings()
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model")
+    g.add_argument("--model", default=D.model, help="variant (b0..b7, v2-b0..v2-l), a config JSON file, resnet152 "
+                   "or simple-cnn")
+    g.add_argument("--alpha", type=float, help="compound scaling: depth multiplier per phi step")
+    g.add_argument("--beta", type=float, help="compound scaling: width multiplier per phi step")
+    g.add_argument("--gamma", type=float, help="compound scaling: resolution multiplier per phi step")
+    g.add_argument("--phi", type=float, help="compound scaling: number of doublings of the cost")
+    g.add_argument("--base", help="compound scaling base variant or config JSON (default: --model)")
+    g.add_argument("--scale", help="JSON with alpha/beta/gamma (and base, phi) as written by the tuner")
+    g.add_argument("--width", type=float, help="absolute width coefficient override (0.5 on b3 means 0.5)")
+    g.add_argument("--depth", type=float, help="absolute depth coefficient override")
+    g.add_argument("--resolution", type=int, help="training resolution in pixels (default: the model's own)")
+    g.add_argument("--weights", help="'imagenet' or a weights file for the backbone (transfer learning)")
+    g.add_argument("--freeze-backbone", action="store_true", help="train only the new head; BatchNorm stays frozen")
+
+
+def add_training_arguments(p: argparse.ArgumentParser) -> None:
+    """Data, recipe and hardware flags: shared by train.py and every tuner command."""
+    g = p.add_argument_group("data")
+    g.add_argument("--dataset", default=D.dataset, choices=DATASETS)
+    g.add_argument("--data-dir", help="folder with the official CIFAR archives, or TFDS data_dir")
+    g.add_argument("--source", default=D.source, choices=SOURCES)
+    g.add_argument("--val-split", type=float, help="hold out this fraction of train for validation "
+                   "(default: validate on the test split)")
+    g.add_argument("--label-mode", default=D.label_mode, choices=LABEL_MODES)
+    g.add_argument("--synthetic-train", type=int, default=D.synthetic_train, help="synthetic set: train images")
+    g.add_argument("--synthetic-test", type=int, default=D.synthetic_test, help="synthetic set: test images")
+    g = p.add_argument_group("recipe")
+    g.add_argument("--epochs", type=int, default=D.epochs)
+    g.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch, split over replicas")
+    g.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over train)")
+    g.add_argument("--optimizer", default=D.optimizer, choices=OPTIMIZERS)
+    g.add_argument("--lr", type=float, help="learning rate per 256 images (default: sgd 0.1, rmsprop 0.016, "
+                   "adamw 1e-3; x0.1 with --weights)")
+    g.add_argument("--no-lr-scaling", dest="lr_scaling", action="store_false",
+                   help="use --lr as is instead of lr * batch / 256")
+    g.add_argument("--schedule", default=D.schedule, choices=SCHEDULES,
+                   help="after warm-up: cosine to 0, the paper's exponential decay, or constant")
+    g.add_argument("--warmup-epochs", type=float, default=D.warmup_epochs)
+    g.add_argument("--decay-rate", type=float, default=D.decay_rate, help="exponential schedule: factor")
+    g.add_argument("--decay-epochs", type=float, default=D.decay_epochs, help="exponential schedule: period")
+    g.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: sgd 5e-4, rmsprop 1e-5, "
+                   "adamw 0.05)")
+    g.add_argument("--label-smoothing", type=float, default=D.label_smoothing)
+    g.add_argument("--dropout", type=float, help="dropout before the classifier (default: the variant's)")
+    g.add_argument("--drop-connect", type=float, help="stochastic depth rate of the last block (default: 0.2)")
+    g.add_argument("--augment", default=D.augment, help="none, or parts of basic, randaugment, cutout, mixup, cutmix "
+                   "joined by '+'")
+    g.add_argument("--augment-magnitude", type=float, default=D.augment_magnitude, help="strength in [0, 1]")
+    g.add_argument("--ema", type=float, nargs="?", const=0.999, help="keep an EMA of the weights with this decay")
+    g.add_argument("--progressive", action="store_true", help="EfficientNetV2 progressive learning: image size and "
+                   "augmentation grow over --progressive-stages stages")
+    g.add_argument("--progressive-stages", type=int, default=D.progressive_stages)
+    g = p.add_argument_group("hardware")
+    g.add_argument("--precision", default=D.precision, choices=PRECISIONS,
+                   help="auto: mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU")
+    g.add_argument("--strategy", default=D.strategy, choices=STRATEGIES,
+                   help="auto: MirroredStrategy when more than one GPU is visible")
+    g.add_argument("--jit-compile", default=D.jit_compile, choices=JIT, help="XLA; auto: on for GPU/TPU")
+    g.add_argument("--logical-cpus", type=int, default=D.logical_cpus,
+                   help="split the CPU into N logical devices (test MirroredStrategy without GPUs)")
+    p.add_argument("--seed", type=int, default=D.seed)
+
+
+def settings_from_args(args: argparse.Namespace, **overrides) -> TrainSettings:
+    """The TrainSettings named by parsed flags (fields without a flag keep their defaults)."""
+    fields = {f.name for f in dataclasses.fields(TrainSettings)}
+    return TrainSettings(**{**{k: v for k, v in vars(args).items() if k in fields}, **overrides})
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="train.py", description="Train an EfficientNet, EfficientNetV2 or baseline on "
+                                "CIFAR or the synthetic set; resumable, exportable.",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_model_arguments(p)
+    add_training_arguments(p)
+    g = p.add_argument_group("run")
+    g.add_argument("--output-dir", help="run directory (default: runs/<model>-<dataset>-<timestamp>)")
+    g.add_argument("--export", nargs="?", const="", help="export a SavedModel at the end (default DIR: RUN/export)")
+    g.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = settings_from_args(build_parser().parse_args(argv))
+    try:
+        train(settings)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (TrainingError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

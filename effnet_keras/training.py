@@ -1,0 +1,273 @@
+"""The training recipe: one function, `train(settings)`, used by train.py and every tuner trial.
+
+A run lives in one directory (see `rundir`): config.json (every resolved setting, versions,
+device), history.csv, TensorBoard logs, checkpoints/ (model + optimizer after every epoch, for
+resume), model.keras (best by val_accuracy; raw uint8 [B, 32, 32, 3] in, float32 probabilities
+out), metrics.json and curves.png.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import platform
+import sys
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from effnet_keras import runtime
+from effnet_keras.augment import build_augmenter, resize_layer
+from effnet_keras.baselines import build_baseline
+from effnet_keras.builder import build_model, head_dtype
+from effnet_keras.data import load_dataset, make_pipeline
+from effnet_keras.flops import count_macs
+from effnet_keras.recipe import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, WarmupSchedule, make_optimizer, scaled_lr
+from effnet_keras.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint
+from effnet_keras.settings import ModelPlan, TrainingError, TrainSettings, UsageError, validate
+
+IMAGE_SHAPE = (32, 32, 3)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """Epochs [start, end) trained at `resolution` px with augmentation `magnitude` and `dropout`."""
+
+    start: int
+    end: int
+    resolution: int
+    magnitude: float
+    dropout: float | None
+
+
+def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
+    """One stage, or EfficientNetV2 progressive learning: image size (from half the resolution,
+    even pixels), augmentation magnitude (from 0) and dropout (from 0.1) grow linearly to their
+    final values over `progressive_stages` equal stages."""
+    if not s.progressive:
+        return [Stage(0, s.epochs, plan.resolution, s.augment_magnitude, None)]
+    count = max(1, min(s.progressive_stages, s.epochs))
+    final_dropout = s.dropout if s.dropout is not None else (plan.config or {}).get("dropout", 0.2)
+    stages = []
+    for i in range(count):
+        frac = i / (count - 1) if count > 1 else 1.0
+        size = plan.resolution if frac == 1 else max(32, 2 * round((0.5 + 0.5 * frac) * plan.resolution / 2))
+        stages.append(Stage(round(i * s.epochs / count), round((i + 1) * s.epochs / count), size,
+                            frac * s.augment_magnitude, min(0.1, final_dropout) * (1 - frac) + final_dropout * frac))
+    return stages
+
+
+def build_classifier(s: TrainSettings, plan: ModelPlan, num_classes: int, input_shape: tuple,
+                     weights: str | None) -> keras.Model:
+    """The network on float 0..255 images of `input_shape`: EfficientNet, transfer head or baseline."""
+    if plan.baseline:
+        return build_baseline(plan.baseline, num_classes, input_shape, dropout=s.dropout)
+    if not weights:
+        return build_model(plan.config, num_classes=num_classes, input_shape=input_shape, dropout_rate=s.dropout,
+                           drop_connect_rate=s.drop_connect)
+    backbone = build_model(plan.config, include_top=False, pooling="avg", input_shape=input_shape, weights=weights,
+                           drop_connect_rate=s.drop_connect, name=f"efficientnet-{plan.name}-backbone")
+    backbone.trainable = not s.freeze_backbone
+    inputs = keras.Input(input_shape, name="image")
+    x = backbone(inputs, training=False if s.freeze_backbone else None)  # frozen: BatchNorm in inference mode
+    x = keras.layers.Dropout(plan.config["dropout"] if s.dropout is None else s.dropout, name="top_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="predictions", dtype=head_dtype())(x)
+    return keras.Model(inputs, outputs, name=f"efficientnet-{plan.name}-transfer")
+
+
+def resized(classifier: keras.Model, resolution: int, name: str) -> keras.Model:
+    """Float 32x32 images -> resize to `resolution` on the device -> classifier."""
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    return keras.Model(image, classifier(resize_layer(resolution)(image)), name=name)
+
+
+def serving_model(core: keras.Model, name: str) -> keras.Model:
+    """Raw uint8 [B, 32, 32, 3] -> float32 probabilities; what model.keras and the SavedModel hold."""
+    raw = keras.Input(IMAGE_SHAPE, dtype="uint8", name="raw_image")
+    return keras.Model(raw, core(raw), name=name)
+
+
+class Trainer(keras.Model):
+    """Trains `train_core` and validates `eval_core` (the same weights, maybe another resolution).
+
+    Labels arrive one-hot (see `one_hot_batches`); augmentation (flip, translate, RandAugment,
+    cutout, mixup/cutmix) runs on the device as Keras layers inside the train step only, so no
+    exported model contains it.
+    """
+
+    def __init__(self, train_core: keras.Model, eval_core: keras.Model, augmenter: keras.layers.Layer, **kwargs):
+        super().__init__(**kwargs)
+        self.train_core, self.eval_core, self.augmenter = train_core, eval_core, augmenter
+
+    def call(self, images, training=False):
+        return (self.train_core if training else self.eval_core)(images, training=training)
+
+    def train_step(self, data):
+        images, labels = data
+        out = self.augmenter({"images": keras.ops.cast(images, "float32"), "labels": labels}, training=True)
+        return super().train_step((out["images"], out["labels"]))
+
+
+def one_hot_batches(dataset: tf.data.Dataset, num_classes: int) -> tf.data.Dataset:
+    """(uint8 images, int labels) batches -> (uint8 images, float32 one-hot labels [B, C])."""
+    return dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)), num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _versions() -> dict:
+    from effnet_keras import __version__
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "effnet_keras": __version__}
+
+
+def _device_info(device: str) -> dict:
+    gpus = [tf.config.experimental.get_device_details(g).get("device_name", g.name)
+            for g in tf.config.list_physical_devices("GPU")]
+    return {"accelerator": device, "gpus": gpus, "cpu_count": os.cpu_count(), "platform": platform.platform()}
+
+
+def train(s: TrainSettings, log=print) -> dict:
+    """Train (or resume) one run and return its metrics dict (also written to metrics.json).
+
+    Raises UsageError for bad settings before any training, TrainingError when the loss diverges.
+    """
+    runtime.split_host_cpu(s.logical_cpus)  # before anything initialises TensorFlow's devices
+    plan = validate(s)
+    device = runtime.accelerator()
+    precision = runtime.resolve_precision(s.precision, device)
+    jit = runtime.resolve_jit(s.jit_compile, device)
+    if jit and "randaugment" in s.augment:
+        if s.jit_compile == "on":
+            raise UsageError("--augment randaugment does not compile under XLA (Keras' RandAugment); use "
+                             "--jit-compile off or another policy.")
+        jit = False
+        log("XLA off: Keras' RandAugment does not compile under XLA.")
+    strategy = runtime.make_strategy(s.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if s.batch_size % replicas:
+        raise UsageError(f"--batch-size {s.batch_size} is not divisible by the {replicas} replicas; use a multiple "
+                         f"of {replicas} (the global batch is split evenly).")
+    run = choose_run_dir(s, plan)
+    run.prepare()
+    state = None if s.restart else run.read_state()
+    if state and state.get("fingerprint") != s.fingerprint():
+        raise UsageError(f"{run.path} holds a run with different settings; pass --restart to overwrite it or "
+                         "another --output-dir.")
+    if state and state.get("complete"):
+        log(f"Run {run.path} is already complete ({state['epochs_done']} epochs); pass --restart to train again.")
+        return json.loads((run.path / "metrics.json").read_text())
+
+    data = load_dataset(s.dataset, source=s.source, data_dir=s.data_dir, val_split=s.val_split,
+                        label_mode=s.label_mode, seed=s.seed, synthetic_train=s.synthetic_train,
+                        synthetic_test=s.synthetic_test)
+    keras.utils.set_random_seed(s.seed)
+    runtime.set_precision(precision)
+    steps = s.steps_per_epoch or math.ceil(len(data.x_train) / s.batch_size)
+    base_lr = s.lr if s.lr is not None else DEFAULT_LR[s.optimizer] * (0.1 if s.weights else 1.0)
+    lr = scaled_lr(base_lr, s.batch_size, s.lr_scaling)
+    weight_decay = DEFAULT_WEIGHT_DECAY[s.optimizer] if s.weight_decay is None else s.weight_decay
+    schedule = WarmupSchedule(lr, total_steps=s.epochs * steps, warmup_steps=int(s.warmup_epochs * steps),
+                              kind=s.schedule, decay_rate=s.decay_rate, decay_steps=int(s.decay_epochs * steps))
+    stages = plan_stages(s, plan)
+    final_shape = (plan.resolution, plan.resolution, 3)
+
+    with strategy.scope():
+        classifier = build_classifier(s, plan, data.num_classes, (None, None, 3) if s.progressive else final_shape,
+                                      s.weights)
+        eval_core = resized(classifier, plan.resolution, f"{plan.name}-core")
+        serving = serving_model(eval_core, f"{plan.name}-{plan.resolution}px")
+        optimizer = make_optimizer(s.optimizer, schedule, weight_decay, s.ema)
+        if state:
+            load_checkpoint(run.checkpoints, state["checkpoint"], classifier, optimizer)
+            log(f"Resuming {run.path} from epoch {state['epochs_done']} of {s.epochs} (--restart starts over).")
+    state = state or {"fingerprint": s.fingerprint(), "epochs_done": 0, "rows": [], "best_val_accuracy": -1.0,
+                      "best_epoch": None, "complete": False}
+    counted = classifier if not s.progressive else build_classifier(s, plan, data.num_classes, final_shape, None)
+    macs, params = count_macs(counted), classifier.count_params()
+    run.write_json("config.json", {
+        "command": sys.argv, "settings": dataclasses.asdict(s), "model_name": plan.name,
+        "model_config": plan.config, "resolution": plan.resolution, "image_size": IMAGE_SHAPE[0],
+        "stages": [dataclasses.asdict(st) for st in stages], "dataset": data.name, "data_source": data.source,
+        "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
+        "val_images": len(data.x_val), "precision": precision, "strategy": type(strategy).__name__,
+        "replicas": replicas, "jit_compile": jit, "learning_rate": lr, "weight_decay": weight_decay,
+        "steps_per_epoch": steps, "params": params, "macs": macs, "versions": _versions(),
+        "device": _device_info(device)})
+
+    train_ds = one_hot_batches(make_pipeline(data.x_train, data.y_train, s.batch_size, training=True, seed=s.seed,
+                                             drop_remainder=True).repeat(), data.num_classes)
+    val_ds = one_hot_batches(make_pipeline(data.x_val, data.y_val, s.batch_size, training=False), data.num_classes)
+    recorder = RunRecorder(run, state, classifier, serving, s.batch_size, steps, f"{plan.name} on {data.name}")
+    for stage in stages:
+        if state["epochs_done"] >= stage.end or recorder.diverged_epoch is not None:
+            continue
+        if s.progressive:
+            log(f"Progressive stage: epochs {stage.start + 1}-{stage.end} at {stage.resolution}px, "
+                f"augmentation magnitude {stage.magnitude:.2f}, dropout {stage.dropout:.2f}")
+            for layer in classifier.layers:
+                if layer.name == "top_dropout":
+                    layer.rate = stage.dropout
+        with strategy.scope():
+            train_core = eval_core if stage.resolution == plan.resolution else resized(
+                classifier, stage.resolution, f"{plan.name}-core-{stage.resolution}px")
+            trainer = Trainer(train_core, eval_core, build_augmenter(s.augment, stage.magnitude, seed=s.seed))
+            trainer.compile(optimizer=optimizer,
+                            loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
+                            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit)
+        trainer.fit(train_ds, validation_data=val_ds, epochs=stage.end, initial_epoch=state["epochs_done"],
+                    steps_per_epoch=steps, verbose=1 if sys.stdout.isatty() else 2,
+                    callbacks=[recorder, keras.callbacks.TensorBoard(str(run.path / "logs"), profile_batch=0)])
+    if recorder.diverged_epoch is not None:
+        kept = state.get("checkpoint")
+        raise TrainingError(
+            f"The loss became NaN/Inf in epoch {recorder.diverged_epoch}; training stopped. "
+            + (f"The last good checkpoint (epoch {state['epochs_done']}, {run.checkpoints / kept}.*) and model.keras "
+               "are kept; " if kept else "No epoch had completed, so nothing was saved; ")
+            + "lower --lr, add --warmup-epochs, or use --precision float32, then run again.")
+
+    metrics = finish(run, state, data, s, plan, macs, params)
+    if s.export is not None:
+        from effnet_keras.export import export_run
+
+        export_run(run.path, s.export or None)
+    log(summary_table(metrics))
+    return metrics
+
+
+def finish(run: RunDir, state: dict, data, s: TrainSettings, plan: ModelPlan, macs: int, params: int) -> dict:
+    """Evaluate the best model on the test split, write metrics.json and mark the run complete."""
+    best = keras.models.load_model(run.path / "model.keras")
+    best.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _, test_accuracy = best.evaluate(make_pipeline(data.x_test, data.y_test, s.batch_size, training=False), verbose=0)
+    rows = state["rows"]
+    timed = rows[1:] or rows  # the first epoch includes tracing
+    metrics = {
+        "model": plan.name, "dataset": data.name, "resolution": plan.resolution, "epochs": len(rows),
+        "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
+        "final_val_accuracy": rows[-1].get("val_accuracy"), "best_train_accuracy": max(r["accuracy"] for r in rows),
+        "test_accuracy": float(test_accuracy), "params": params, "macs": macs,
+        "mean_step_ms": float(np.mean([r["step_ms"] for r in timed])),
+        "images_per_second": float(np.mean([r["images_per_second"] for r in timed])),
+        "train_wall_seconds": float(sum(r["epoch_seconds"] for r in rows)),
+        "run_dir": str(run.path),
+    }
+    run.write_json("metrics.json", metrics)
+    state["complete"] = True
+    run.write_json("state.json", state)
+    return metrics
+
+
+def summary_table(metrics: dict) -> str:
+    """The end-of-run summary as a Markdown table."""
+    fmt = {"best_val_accuracy": "{:.2%}", "final_val_accuracy": "{:.2%}", "best_train_accuracy": "{:.2%}",
+           "test_accuracy": "{:.2%}", "params": "{:,}", "macs": "{:,}", "mean_step_ms": "{:.1f}",
+           "images_per_second": "{:.1f}", "train_wall_seconds": "{:.1f}"}
+    lines = ["| metric | value |", "|---|---:|"]
+    for key, value in metrics.items():
+        text = fmt[key].format(value) if key in fmt and value is not None else str(value)
+        lines.append(f"| {key} | {text} |")
+    return "\n".join(lines)

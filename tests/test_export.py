@@ -1,0 +1,248 @@
+"""SavedModel export of a run directory: signature, reload without effnet_keras, precision, errors."""
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import effnet_keras as ek
+from effnet_keras import export
+from effnet_keras.export import ExportError, add_export_command, export_run, verify_export
+
+NAMES = ["airplane", "chat noir", "über", "deer", "frog"]
+TINY = ek.override("b0", width=0.25, depth=0.25, resolution=64)
+
+
+def make_model(precision="float32", seed=0, num_classes=len(NAMES)):
+    """uint8 [batch, 32, 32, 3] -> float -> Resizing(64) -> tiny B0 -> float32 probabilities, like a run."""
+    keras.utils.clear_session()  # keeps export tracing fast (about 2x slower beside earlier models)
+    keras.utils.set_random_seed(seed)
+    keras.config.set_dtype_policy(precision)
+    try:
+        inputs = keras.Input((32, 32, 3), dtype="uint8", name="image")
+        # Cast first: Resizing called eagerly on uint8 returns rounded uint8 (float in graphs).
+        x = keras.layers.Rescaling(1.0, name="cast")(inputs)
+        x = keras.layers.Resizing(64, 64, name="resize")(x)
+        backbone = ek.build_model(TINY, num_classes=num_classes, input_shape=(64, 64, 3), dropout_rate=0.0,
+                                  drop_connect_rate=0.0)
+        model = keras.Model(inputs, backbone(x), name="run_model")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    # Untrained, the network's features are ~1e-5 and its probabilities near uniform whatever the image.
+    # Set every BatchNorm's moving statistics to those of a batch (as training would) and give the
+    # head logits of std ~4, so the probabilities are peaked and depend on the image.
+    rng = np.random.default_rng(seed)
+    norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    for layer in norms:
+        layer.momentum = 0.0
+    backbone(rng.uniform(0, 255, (32, 64, 64, 3)).astype("float32"), training=True)
+    for layer in norms:
+        layer.momentum = TINY["bn_momentum"]
+    dense = backbone.get_layer("predictions")
+    kernel, bias = dense.get_weights()
+    dense.set_weights([kernel * 4 / kernel.std() / np.sqrt(kernel.shape[0]), bias])
+    return model
+
+
+def make_run(path, precision="float32"):
+    """A run directory as the trainer leaves it: model.keras and config.json."""
+    path.mkdir(parents=True)
+    make_model(precision).save(path / "model.keras")
+    (path / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": precision, "image_size": 32}))
+    return path
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def leftovers(directory):
+    return [p.name for p in directory.iterdir() if ".partial-" in p.name or ".old-" in p.name]
+
+
+@pytest.fixture(scope="module")
+def float32_run(tmp_path_factory):
+    run = make_run(tmp_path_factory.mktemp("run") / "run")
+    summary = export_run(run)
+    keras.utils.clear_session()
+    return run, summary
+
+
+# Reloads the export with TensorFlow alone and reports the signature and its outputs on 5 images.
+RELOAD = textwrap.dedent("""
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+    images = np.random.default_rng(7).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    out = fn(images=tf.constant(images))
+    print(json.dumps({
+        "imported": sorted(m for m in sys.modules if m.startswith("effnet_keras")),
+        "inputs": {k: [v.shape.as_list(), v.dtype.name] for k, v in fn.structured_input_signature[1].items()},
+        "outputs": {k: [v.dtype.name, v.numpy().tolist()] for k, v in out.items()},
+    }))
+""")
+
+
+@pytest.fixture(scope="module")
+def reloaded(float32_run, tmp_path_factory):
+    run, summary = float32_run
+    proc = subprocess.run([sys.executable, "-c", RELOAD, summary["path"]], capture_output=True, text=True,
+                          cwd=tmp_path_factory.mktemp("fresh"), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_float32_export_matches_the_keras_model_within_1e_5(float32_run, reloaded):
+    run, summary = float32_run
+    assert summary["path"] == str(run / "export") and (run / "export" / "saved_model.pb").is_file()
+    assert summary["verified"] and summary["ok"] and summary["tolerance"] == 1e-5
+    assert 0.0 <= summary["max_abs_diff"] <= 1e-5
+    images = np.random.default_rng(7).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    expected = keras.models.load_model(run / "model.keras").predict(images, verbose=0)
+    served = np.array(reloaded["outputs"]["probabilities"][1])
+    assert np.ptp(expected, axis=1).min() > 0.1  # far from uniform, so a wrong graph cannot hide
+    np.testing.assert_allclose(served, expected, rtol=0, atol=1e-5)
+    assert reloaded["imported"] == []
+
+
+def test_signature_takes_uint8_batches_and_returns_float32_probabilities(float32_run, reloaded):
+    _, summary = float32_run
+    assert reloaded["inputs"] == {"images": [[None, 32, 32, 3], "uint8"]}
+    dtype, probabilities = reloaded["outputs"]["probabilities"]
+    probabilities = np.array(probabilities)
+    assert dtype == "float32" and probabilities.shape == (5, len(NAMES))
+    assert (probabilities >= 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert summary["signature"] == {"serving_default": {
+        "inputs": {"images": {"shape": [None, 32, 32, 3], "dtype": "uint8"}},
+        "outputs": {"probabilities": {"shape": [None, len(NAMES)], "dtype": "float32"}}}}
+
+
+def test_labels_file_lists_class_names_in_label_order(float32_run):
+    run, summary = float32_run
+    assert summary["labels"] == str(run / "export" / "labels.txt")
+    assert (run / "export" / "labels.txt").read_text(encoding="utf-8") == "".join(f"{n}\n" for n in NAMES)
+
+
+def test_cli_command_replaces_an_earlier_export(float32_run, capsys):
+    run, _ = float32_run
+    parser = argparse.ArgumentParser()
+    add_export_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["export", str(run), "--no-verify"])
+    assert args.out_dir is None and args.no_verify
+    before = (run / "export" / "saved_model.pb").stat().st_mtime_ns
+    assert args.run(args) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["path"] == str(run / "export") and printed["verified"] is False
+    assert printed["max_abs_diff"] is None and printed["ok"] is None
+    assert (run / "export" / "saved_model.pb").stat().st_mtime_ns != before
+    assert (run / "export" / "labels.txt").is_file() and leftovers(run) == []
+    assert parser.parse_args(["export", "r", "o"]).out_dir == "o"
+
+
+def _float16_unsupported():
+    try:
+        keras.config.set_dtype_policy("mixed_float16")
+        keras.layers.Conv2D(2, 3)(np.zeros((1, 8, 8, 3), "float16"))
+        return None
+    except Exception as e:  # a missing CPU kernel
+        return f"mixed_float16 does not run on this CPU: {type(e).__name__}"
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+@pytest.mark.parametrize("precision, compute_dtype", [("mixed_bfloat16", "bfloat16"), ("mixed_float16", "float16")])
+def test_mixed_precision_export_within_stated_tolerance(tmp_path, precision, compute_dtype):
+    if precision == "mixed_float16" and (reason := _float16_unsupported()):
+        pytest.skip(reason)
+    run = make_run(tmp_path / "run", precision)
+    model = keras.models.load_model(run / "model.keras")
+    assert compute_dtype in {layer.compute_dtype for layer in model.get_layer("efficientnet-b0").layers}
+    summary = export_run(run, tmp_path / "served")
+    assert summary["tolerance"] == {"mixed_bfloat16": 3e-2, "mixed_float16": 5e-3}[precision]
+    assert summary["ok"] and 0.0 <= summary["max_abs_diff"] <= summary["tolerance"]
+    assert summary["signature"]["serving_default"]["outputs"]["probabilities"]["dtype"] == "float32"
+
+
+def test_mismatch_fails_and_keeps_the_run_and_the_earlier_export(float32_run, monkeypatch):
+    run, _ = float32_run
+    model_hash, export_hash = sha256(run / "model.keras"), sha256(run / "export" / "saved_model.pb")
+    other = make_model(seed=1)  # same architecture, other weights: the export cannot match it
+    monkeypatch.setattr(export, "verify_export", lambda path, model, **kw: verify_export(path, other, **kw))
+    with pytest.raises(ExportError, match=r"does not reproduce the Keras model: max abs difference .* > tolerance"):
+        export_run(run)
+    assert sha256(run / "model.keras") == model_hash
+    assert sha256(run / "export" / "saved_model.pb") == export_hash
+    assert leftovers(run) == []
+
+
+def test_unloadable_export_and_foreign_signature_are_reported(tmp_path):
+    model = keras.Sequential([keras.Input((32, 32, 3), dtype="uint8"), keras.layers.Flatten(),
+                              keras.layers.Dense(len(NAMES), activation="softmax")])
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "saved_model.pb").write_bytes(b"not a SavedModel")
+    with pytest.raises(ExportError, match="Reloading the SavedModel .* failed"):
+        verify_export(tmp_path / "broken", model, tolerance=1e-5)
+    model.export(tmp_path / "plain", format="tf_saved_model", verbose=False)  # output named output_0
+    with pytest.raises(ExportError, match="signature is .*'output_0'.* expected .*'probabilities'"):
+        verify_export(tmp_path / "plain", model, tolerance=1e-5)
+
+
+def test_run_directory_errors_say_what_to_do(tmp_path):
+    with pytest.raises(ExportError, match="does not exist"):
+        export_run(tmp_path / "missing")
+    (tmp_path / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": "float32",
+                                                      "image_size": 32}))
+    with pytest.raises(ExportError, match="no model.keras.*Train until a model is saved"):
+        export_run(tmp_path)
+    (tmp_path / "config.json").unlink()
+    (tmp_path / "model.keras").write_bytes(b"")
+    with pytest.raises(ValueError, match="no config.json"):  # ExportError is a ValueError for the CLI
+        export_run(tmp_path)
+    for bad, match in [({"precision": "float64"}, "'precision' is 'float64'; allowed values: float32"),
+                       ({"class_names": []}, "'class_names' must be a non-empty list"),
+                       ({"image_size": "32"}, "'image_size' must be a positive integer")]:
+        config = {"class_names": NAMES, "precision": "float32", "image_size": 32, **bad}
+        (tmp_path / "config.json").write_text(json.dumps(config))
+        with pytest.raises(ExportError, match=match):
+            export_run(tmp_path)
+    assert issubclass(ExportError, RuntimeError)
+
+
+def test_model_not_matching_its_config_is_refused(tmp_path, float32_run):
+    run, _ = float32_run
+    fewer = tmp_path / "fewer"
+    fewer.mkdir()
+    (fewer / "config.json").write_text(json.dumps({"class_names": NAMES[:3], "precision": "float32",
+                                                   "image_size": 32}))
+    (fewer / "model.keras").write_bytes((run / "model.keras").read_bytes())
+    with pytest.raises(ExportError, match=r"output shape \(None, 5\) does not match the 3 class names"):
+        export_run(fewer)
+    (fewer / "model.keras").write_bytes(b"corrupt")
+    with pytest.raises(ExportError, match="Cannot load .*model.keras"):
+        export_run(fewer)
+    assert leftovers(fewer) == [] and not (fewer / "export").exists()
+
+
+def test_out_dir_errors_say_what_to_do(tmp_path, float32_run):
+    run, _ = float32_run
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ExportError, match="Cannot write the export to .*Pass a writable OUT_DIR"):
+        export_run(run, blocker / "export")
+    with pytest.raises(ExportError, match="exists and is not a directory"):
+        export_run(run, blocker)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "keep.txt").write_text("mine")
+    with pytest.raises(ExportError, match="not empty and holds no earlier export"):
+        export_run(run, tmp_path / "notes")
+    assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
+    with pytest.raises(ExportError, match="would replace the run directory"):
+        export_run(run, run)

@@ -1,0 +1,200 @@
+"""train.py end to end on the synthetic set: learning, run directory, resume, strategies, errors."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+import effnet_keras as ek
+from effnet_keras import rundir, settings, train_cli, training
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_DATA = ["--dataset", "synthetic", "--synthetic-train", "1024", "--synthetic-test", "256"]
+
+
+@pytest.fixture(scope="module")
+def tiny_config(tmp_path_factory):
+    path = tmp_path_factory.mktemp("configs") / "tiny.json"
+    config = ek.override("b0", width=0.25, depth=0.25, resolution=32, bn_momentum=0.9, name="tiny")
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def cli(*args, timeout=400):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def history(run_dir):
+    with open(Path(run_dir) / "history.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_one_epoch_learns_and_writes_a_complete_run_directory(tmp_path):
+    run_dir = tmp_path / "run"
+    result = cli("--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "5000",
+                 "--synthetic-test", "500", "--epochs", "1", "--batch-size", "64", "--optimizer", "adamw", "--lr", "0.004",
+                 "--output-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    for name in ("config.json", "history.csv", "model.keras", "metrics.json", "curves.png", "state.json"):
+        assert (run_dir / name).is_file(), name
+    assert list((run_dir / "checkpoints").glob("epoch-0001.weights.h5"))
+    assert any((run_dir / "logs").rglob("events.out.tfevents.*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["best_val_accuracy"] > 0.25 and metrics["test_accuracy"] > 0.25  # chance is 0.1
+    assert metrics["params"] > 0 and metrics["macs"] > 0 and metrics["images_per_second"] > 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["precision"] == "float32" and config["versions"]["keras"] == keras.__version__
+    assert len(config["class_names"]) == 10 and config["settings"]["batch_size"] == 64
+    rows = history(run_dir)
+    assert len(rows) == 1 and set(rundir.HISTORY_COLUMNS) <= set(rows[0])
+    assert "| test_accuracy |" in result.stdout
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert model.input.dtype == "uint8" and model.input_shape == (None, 32, 32, 3)
+
+    again = cli("--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "5000",
+                "--synthetic-test", "500", "--epochs", "1", "--batch-size", "64", "--optimizer", "adamw", "--lr", "0.004",
+                "--output-dir", str(run_dir))
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
+def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    args = [str(ROOT / "train.py"), "--model", tiny_config, *SMALL_DATA, "--epochs", "3", "--batch-size", "64",
+            "--output-dir", str(run_dir), "--augment", "none"]
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        state = run_dir / "state.json"
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 1:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
+    assert 1 <= done < 3
+
+    result = cli(*args[1:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming {run_dir} from epoch {done} of 3" in result.stdout
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "epoch-0003.optimizer.npz", "epoch-0003.weights.h5"]
+
+
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    result = cli("--model", tiny_config, *SMALL_DATA, "--epochs", "1", "--batch-size", "64",
+                 "--steps-per-epoch", "4", "--strategy", "mirrored", "--logical-cpus", "2", "--output-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["strategy"] == "MirroredStrategy" and config["replicas"] == 2
+    assert len(history(run_dir)) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "b9"], "Unknown variant 'b9'"),
+    (["--model", "b0", "--resolution", "16"], "below 32 pixels"),
+    (["--model", "simple-cnn", "--width", "2"], "fixed baseline"),
+    (["--model", "b0", "--alpha", "1.2"], "missing: --beta, --gamma, --phi"),
+    (["--model", "b0", "--weights", "/nonexistent/w.h5"], "no such file"),
+    (["--model", "b0", "--augment", "sparkles"], "augmentation policy 'sparkles'"),
+])
+def test_bad_settings_exit_2_with_one_message(args, message, capsys):
+    assert train_cli.main([*args, *SMALL_DATA, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_unwritable_output_dir_and_offline_imagenet(tmp_path, capsys, monkeypatch):
+    locked = tmp_path / "locked"
+    locked.write_text("a file, not a folder")
+    assert train_cli.main(["--model", "simple-cnn", *SMALL_DATA, "--output-dir", str(locked / "run")]) == 2
+    assert "not writable" in capsys.readouterr().err
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    assert train_cli.main(["--model", "b0", "--weights", "imagenet", *SMALL_DATA]) == 2
+    assert "Offline?" in capsys.readouterr().err
+
+
+def test_batch_not_divisible_by_replicas(monkeypatch, capsys):
+    class TwoReplicas:
+        num_replicas_in_sync = 2
+
+    monkeypatch.setattr(training.runtime, "make_strategy", lambda name: TwoReplicas())
+    assert train_cli.main(["--model", "simple-cnn", *SMALL_DATA, "--batch-size", "63"]) == 2
+    assert "not divisible by the 2 replicas" in capsys.readouterr().err
+
+
+def test_non_finite_loss_stops_without_touching_the_last_checkpoint(tmp_path):
+    run = rundir.RunDir(tmp_path)
+    run.prepare()
+    good = run.checkpoints / "epoch-0001.weights.h5"
+    good.write_bytes(b"weights of epoch 1")
+    state = {"epochs_done": 1, "checkpoint": "epoch-0001", "rows": [], "best_val_accuracy": 0.5}
+    recorder = rundir.RunRecorder(run, state, classifier=None, serving=None, images_per_step=8, steps=1,
+                                  plot_title="t")
+    recorder.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    recorder.on_epoch_begin(1)
+    recorder.on_epoch_end(1, {"loss": float("nan"), "accuracy": 0.1})
+    assert recorder.diverged_epoch == 2 and recorder.model.stop_training
+    assert good.read_bytes() == b"weights of epoch 1" and state["epochs_done"] == 1
+    assert not (run.path / "state.json").exists()
+
+
+def test_diverging_run_reports_clearly(tmp_path, tiny_config):
+    result = cli("--model", tiny_config, *SMALL_DATA, "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "32",
+                 "--lr", "1e30", "--warmup-epochs", "0", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 1
+    assert "NaN/Inf in epoch 1" in result.stderr and "lower --lr" in result.stderr
+
+
+def test_compound_scaling_flags_and_absolute_overrides():
+    plan = settings.plan_model(settings.TrainSettings(model="b0", alpha=1.2, beta=1.1, gamma=1.15, phi=1,
+                                                      resolution=64))
+    assert plan.config["alpha"] == 1.2 and plan.resolution == 64 and plan.config["width"] == pytest.approx(1.1)
+    plan = settings.plan_model(settings.TrainSettings(model="b3", width=0.5))
+    assert plan.config["width"] == 0.5 and plan.config["depth"] == 1.4 and plan.resolution == 300
+    assert settings.plan_model(settings.TrainSettings(model="resnet152")).resolution == 224
+    assert np.isclose(settings.plan_model(settings.TrainSettings(model="v2-s")).resolution, 300)
+
+
+def test_scale_file_from_the_tuner_with_phi(tmp_path):
+    scale = tmp_path / "best.json"
+    scale.write_text(json.dumps({"alpha": 1.2, "beta": 1.1, "gamma": 1.15, "base": "b0", "val_accuracy": 0.9}))
+    plan = settings.plan_model(settings.TrainSettings(model="b0", scale=str(scale), phi=2))
+    assert plan.config["depth"] == pytest.approx(1.44) and plan.resolution == round(224 * 1.15**2)
+    with pytest.raises(settings.UsageError, match="missing: --phi"):
+        settings.plan_model(settings.TrainSettings(model="b0", scale=str(scale)))
+
+
+def test_progressive_learning_grows_image_size_augmentation_and_dropout(tmp_path, tiny_config):
+    plan = settings.plan_model(settings.TrainSettings(model=tiny_config, resolution=64))
+    stages = training.plan_stages(settings.TrainSettings(epochs=6, progressive=True, progressive_stages=3,
+                                                         augment_magnitude=0.6), plan)
+    assert [(st.start, st.end) for st in stages] == [(0, 2), (2, 4), (4, 6)]
+    assert [st.resolution for st in stages] == [32, 48, 64]
+    assert [round(st.magnitude, 2) for st in stages] == [0.0, 0.3, 0.6]
+    assert stages[0].dropout == pytest.approx(0.1) and stages[-1].dropout == pytest.approx(0.2)
+
+    run_dir = tmp_path / "run"
+    result = cli("--model", tiny_config, *SMALL_DATA, "--resolution", "48", "--epochs", "2", "--steps-per-epoch", "4",
+                 "--batch-size", "32", "--progressive", "--progressive-stages", "2", "--augment", "basic+mixup",
+                 "--output-dir", str(run_dir))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "epochs 1-1 at 32px" in result.stdout and "epochs 2-2 at 48px" in result.stdout
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
+    assert keras.models.load_model(run_dir / "model.keras").input_shape == (None, 32, 32, 3)

@@ -1,0 +1,192 @@
+"""Compound-scaling search: feasible enumeration, the CLI end to end, resume, distribution, step 2."""
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings as hsettings, strategies as st
+
+from effnet_keras.scaling import cost_ratio
+from effnet_keras.settings import TrainSettings, plan_model
+from tuner.scale import scale_table
+from tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "examples" / "b0-mini.json")
+TRAINING = ["--dataset", "synthetic", "--synthetic-train", "256", "--synthetic-test", "64", "--epochs", "1",
+            "--steps-per-epoch", "2", "--batch-size", "32", "--augment", "none"]
+THREE = "1.2,1.1,1.15;1.15,1.1,1.2;1.1,1.2,1.15"
+
+
+def tuner_cli(*args, env=None, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def finish(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def trials(project):
+    found = []
+    for path in sorted(Path(project).glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text())
+        values = trial["hyperparameters"]["values"]
+        found.append(((values["alpha"], values["beta"], values["gamma"]), trial["status"]))
+    return found
+
+
+ranges = st.tuples(st.sampled_from([1.0, 1.05, 1.1]), st.sampled_from([1.2, 1.3, 1.4]),
+                   st.sampled_from([0.05, 0.1])).map(lambda t: f"{t[0]}:{t[1]}:{t[2]}")
+
+
+@hsettings(max_examples=40, deadline=None)
+@given(ranges, ranges, ranges, st.sampled_from([1.5, 2.0, 2.5]), st.sampled_from([0.02, 0.05, 0.1]))
+def test_grid_enumeration_is_complete_feasible_and_deterministic(a, b, g, target, tolerance):
+    space = grid_space(a, b, g, target=target, tolerance=tolerance)
+    brute = {(x, y, z) for x in parse_range(a, "a") for y in parse_range(b, "b") for z in parse_range(g, "g")
+             if abs(cost_ratio(x, y, z) / target - 1) <= tolerance}
+    try:
+        points = space.feasible()
+    except SpaceError as e:
+        assert not brute and "widen the --grid" in str(e)
+        return
+    assert set(points) == brute and len(points) == len(brute)
+    assert all(abs(cost_ratio(*p) / target - 1) <= tolerance for p in points)
+    assert points == grid_space(a, b, g, target=target, tolerance=tolerance).feasible()
+    gaps = [round(abs(cost_ratio(*p) / target - 1), 9) for p in points]
+    assert gaps == sorted(gaps)  # closest to the target first
+
+
+def test_default_grid_contains_the_papers_point():
+    assert (1.2, 1.1, 1.15) in grid_space("1.0:1.4:0.05", "1.0:1.4:0.05", "1.0:1.4:0.05").feasible()
+
+
+def test_seed_candidates_and_their_tolerance():
+    assert candidate_space("seed", tolerance=0.06).feasible() == list(SEED_CANDIDATES)
+    with pytest.raises(SpaceError, match=r"\(1.3, 1.05, 1.15\): ratio 1.895, 5.2% off.*Raise --tolerance"):
+        candidate_space("seed", tolerance=0.05).feasible()
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: grid_space("1.0:1.4", "1:2:0.1", "1:2:0.1"), "START:STOP:STEP"),
+    (lambda: grid_space("1.4:1.0:0.1", "1:2:0.1", "1:2:0.1"), "START <= STOP"),
+    (lambda: candidate_space("1.2,1.1"), "'alpha,beta,gamma'"),
+    (lambda: candidate_space("1.2,x,1.1"), "malformed"),
+    (lambda: grid_space("1.0", "1.0", "1.0").feasible(), "widen the --grid ranges or raise --tolerance"),
+])
+def test_bad_spaces_are_explained(make, message):
+    with pytest.raises(SpaceError, match=message):
+        make()
+
+
+def test_search_cli_end_to_end_report_and_finished_rerun(tmp_path):
+    args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
+            *TRAINING]
+    code, out, err = finish(tuner_cli(*args))
+    assert code == 0, err[-3000:]
+    project = tmp_path / "p"
+    assert sorted(p for p, status in trials(project)) == sorted(
+        tuple(float(v) for v in c.split(",")) for c in THREE.split(";"))
+    with open(project / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and [r["index"] for r in rows] == ["1", "2", "3"]
+    vals = [float(r["best_val_accuracy"]) for r in rows]
+    assert vals == sorted(vals, reverse=True)
+    for r in rows:
+        assert float(r["alpha*beta^2*gamma^2"]) == pytest.approx(
+            cost_ratio(float(r["alpha"]), float(r["beta"]), float(r["gamma"])), abs=1e-4)
+        assert float(r["measured MAC ratio"]) > 1 and int(r["MACs"]) > 0 and float(r["step ms"]) > 0
+    assert "| index | alpha | beta | gamma |" in (project / "results.md").read_text()
+    png = (project / "search.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+    best = json.loads((project / "best.json").read_text())
+    assert (best["alpha"], best["beta"], best["gamma"]) == (float(rows[0]["alpha"]), float(rows[0]["beta"]),
+                                                          float(rows[0]["gamma"]))
+    assert best["base"]["name"] == "b0-mini"
+
+    started = time.time()
+    code, out, err = finish(tuner_cli(*args))
+    assert code == 0 and "| index |" in out and "Epoch" not in out + err
+    assert time.time() - started < 60
+
+    plan = plan_model(TrainSettings(scale=str(project / "best.json"), phi=3))
+    assert plan.config["alpha"] == best["alpha"] and plan.config["phi"] == 3
+
+    code, out, err = finish(tuner_cli("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
+                                      str(tmp_path), "--project-name", "p", *TRAINING))
+    assert code == 2 and "different search space" in err
+
+
+def test_killed_search_reruns_only_the_interrupted_trial(tmp_path):
+    args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
+            *TRAINING[:-4], "--steps-per-epoch", "2", "--epochs", "2", "--batch-size", "32"]
+    proc = tuner_cli(*args)
+    project = tmp_path / "p"
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        if (project / "trial_1" / "run-0" / "state.json").exists():
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    first = project / "trial_0" / "run-0" / "metrics.json"
+    stamp = first.stat().st_mtime_ns
+    assert [s for _, s in trials(project)] == ["COMPLETED", "RUNNING"]
+
+    code, out, err = finish(tuner_cli(*args))
+    assert code == 0, err[-3000:]
+    assert [s for _, s in trials(project)] == ["COMPLETED"] * 3
+    assert first.stat().st_mtime_ns == stamp  # the finished trial did not train again
+    assert "Resuming" in out  # the interrupted trial continued its own run
+    for trial in ("trial_0", "trial_1", "trial_2"):
+        with open(project / trial / "run-0" / "history.csv") as f:
+            assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_distributed_search_runs_every_point_exactly_once(tmp_path):
+    port = str(_free_port())
+    args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
+            *TRAINING]
+    base_env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    chief = tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": "chief"})
+    time.sleep(3)
+    workers = [tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)]
+    for worker in workers:
+        code, out, err = finish(worker)
+        assert code == 0, err[-3000:]
+    code, _, err = finish(chief, timeout=120)
+    assert code == 0, err[-3000:]
+    ran = trials(tmp_path / "p")
+    assert sorted(p for p, _ in ran) == sorted(tuple(float(v) for v in c.split(",")) for c in THREE.split(";"))
+    assert all(status == "COMPLETED" for _, status in ran)
+    assert len({p for p, _ in ran}) == len(ran) == 3
+
+
+def test_scale_table_doubles_cost_per_phi(tmp_path):
+    best = tmp_path / "best.json"
+    from effnet_keras import get_config
+
+    best.write_text(json.dumps({"alpha": 1.2, "beta": 1.1, "gamma": 1.15, "base": get_config("b0")}))
+    rows = scale_table(best, [1.0, 2.0])
+    assert [r["phi"] for r in rows] == [0.0, 1.0, 2.0] and rows[0]["MAC ratio"] == 1
+    # Rounding repeats up makes the first step overshoot (one-block stages get two): 2.58x, then 4.70x.
+    gaps = [row["MAC ratio"] / 2 ** row["phi"] - 1 for row in rows[1:]]
+    assert 0 < gaps[1] < gaps[0] < 0.3
+    assert rows[2]["resolution"] == round(224 * 1.15**2)

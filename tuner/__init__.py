@@ -1,0 +1,1 @@
+"""KerasTuner-driven scaling studies for effnet-keras: `python -m tuner search|report|scale`."""

@@ -1,0 +1,41 @@
+"""Step 2 of compound scaling: fix (alpha, beta, gamma) and scale the base up by phi."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from effnet_keras.builder import build_model
+from effnet_keras.flops import count_macs
+from effnet_keras.scaling import compound_scale
+
+
+def parse_phis(text: str) -> list[float]:
+    """'1..7' -> [1, ..., 7]; '1,2,4' -> [1, 2, 4]."""
+    try:
+        if ".." in text:
+            low, high = (int(v) for v in text.split(".."))
+            return [float(p) for p in range(low, high + 1)]
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--phi {text!r}: use a range like 1..7 or a list like 1,2,4.") from None
+
+
+def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10) -> list[dict]:
+    """One row per phi: width, depth, resolution, params, MACs and the MAC ratio to the base (~2^phi)."""
+    try:
+        best = json.loads(Path(best_file).read_text())
+        point, base = (best["alpha"], best["beta"], best["gamma"]), best["base"]
+    except (OSError, json.JSONDecodeError, KeyError) as e:
+        raise ValueError(f"{best_file}: not a best.json written by `python -m tuner report` ({e}).") from None
+    rows = []
+    base_macs = None
+    for phi in [0.0, *phis]:
+        config = compound_scale(*point, phi=phi, base=base)
+        model = build_model(config, num_classes=num_classes)
+        macs = count_macs(model)
+        base_macs = base_macs or macs
+        rows.append({"phi": phi, "width": round(config["width"], 4), "depth": round(config["depth"], 4),
+                     "resolution": config["resolution"], "params": model.count_params(), "MACs": macs,
+                     "MAC ratio": round(macs / base_macs, 3), "2^phi": 2**phi})
+    return rows

@@ -1,0 +1,137 @@
+"""The compound-scaling search space: (alpha, beta, gamma) points under a cost constraint.
+
+Step 1 of compound scaling searches alpha, beta, gamma >= 1 with alpha * beta^2 * gamma^2 ~= N
+(N = `target`, 2 in the paper). A point is feasible when its cost ratio is within `tolerance`
+(relative) of the target. The ratio is the formula's, or, with `constraint="measured"`, the
+counted MACs of the phi=1 model over the base model's (channel and repeat rounding move it).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Mapping
+
+from effnet_keras.scaling import cost_ratio
+
+Point = tuple[float, float, float]
+SEED_CANDIDATES: tuple[Point, ...] = ((1.2, 1.1, 1.15), (1.2, 1.15, 1.1), (1.3, 1.05, 1.15), (1.3, 1.15, 1.05),
+                                      (1.15, 1.1, 1.2), (1.1, 1.2, 1.15))
+"""The seed study's six points, in its order (its 10-class grid search on CIFAR-10)."""
+DEFAULT_RANGE = "1.0:1.4:0.05"
+CONSTRAINTS = ("formula", "measured")
+
+
+class SpaceError(ValueError):
+    """A malformed or empty search space; the message says how to fix it."""
+
+
+def parse_range(text: str, name: str) -> list[float]:
+    """'START:STOP:STEP' (inclusive) -> the values, rounded to 10 decimals; a single number is one value."""
+    parts = text.split(":")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise SpaceError(f"{name} range {text!r} is malformed; use START:STOP:STEP, e.g. {DEFAULT_RANGE}.") from None
+    if len(numbers) == 1:
+        numbers = [numbers[0], numbers[0], 1.0]
+    if len(numbers) != 3:
+        raise SpaceError(f"{name} range {text!r} is malformed; use START:STOP:STEP, e.g. {DEFAULT_RANGE}.")
+    start, stop, step = numbers
+    if start <= 0 or stop < start or step <= 0:
+        raise SpaceError(f"{name} range {text!r}: need 0 < START <= STOP and STEP > 0.")
+    count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    return [round(start + i * step, 10) for i in range(count)]
+
+
+def parse_candidates(text: str) -> list[Point]:
+    """'a,b,g;a,b,g;...' -> points; 'seed' -> the seed study's six points."""
+    if text.strip().lower() == "seed":
+        return list(SEED_CANDIDATES)
+    points = []
+    for chunk in filter(None, (c.strip() for c in text.split(";"))):
+        try:
+            values = tuple(float(v) for v in chunk.split(","))
+        except ValueError:
+            values = ()
+        if len(values) != 3 or min(values) <= 0:
+            raise SpaceError(f"candidate {chunk!r} is malformed; use 'alpha,beta,gamma' with positive numbers, "
+                             "points separated by ';', e.g. \"1.2,1.1,1.15;1.2,1.15,1.1\" (or 'seed').")
+        points.append(values)
+    if not points:
+        raise SpaceError("--candidates is empty; give points like \"1.2,1.1,1.15;1.2,1.15,1.1\" or 'seed'.")
+    return points
+
+
+@dataclass
+class SearchSpace:
+    """Candidate points and the constraint they must satisfy."""
+
+    candidates: list[Point]
+    target: float = 2.0
+    tolerance: float = 0.05
+    constraint: str = "formula"
+    explicit: bool = False
+    measured: dict[str, float] = field(default_factory=dict)
+
+    def signature(self) -> dict:
+        """What defines the space; a project directory made with another signature is refused."""
+        return {"candidates": [list(p) for p in self.candidates], "target": self.target,
+                "tolerance": self.tolerance, "constraint": self.constraint}
+
+    def ratio(self, point: Point, measure: Callable[[Point], float] | None = None) -> float:
+        if self.constraint == "formula":
+            return cost_ratio(*point)
+        key = json.dumps(list(point))
+        if key not in self.measured:
+            self.measured[key] = measure(point)
+        return self.measured[key]
+
+    def feasible(self, measure: Callable[[Point], float] | None = None) -> list[Point]:
+        """The feasible points in a deterministic order: candidate order, or for a grid, closest
+        to the target first, then by (alpha, beta, gamma).
+
+        With explicit candidates an infeasible one is an error naming it (nothing is silently
+        dropped); an empty grid result is an error saying how to widen it.
+        """
+        if self.constraint not in CONSTRAINTS:
+            raise SpaceError(f"--constraint {self.constraint!r}; allowed values: {', '.join(CONSTRAINTS)}.")
+        if not self.target > 0 or not self.tolerance >= 0:
+            raise SpaceError("--target must be > 0 and --tolerance >= 0.")
+        screened = self.candidates if self.explicit else [
+            p for p in self.candidates
+            if abs(cost_ratio(*p) / self.target - 1) <= self.tolerance + (0.1 if self.constraint == "measured" else 0)]
+        scored = [(p, self.ratio(p, measure)) for p in screened]
+        ok = [(p, r) for p, r in scored if abs(r / self.target - 1) <= self.tolerance]
+        if self.explicit and len(ok) < len(scored):
+            bad = [f"({p[0]:g}, {p[1]:g}, {p[2]:g}): ratio {r:.3f}, {100 * abs(r / self.target - 1):.1f}% off"
+                   for p, r in scored if (p, r) not in ok]
+            raise SpaceError(f"Candidates outside the {self.constraint} constraint {self.target:g} +/- "
+                             f"{100 * self.tolerance:g}%: {'; '.join(bad)}. Raise --tolerance or drop them.")
+        if not ok:
+            raise SpaceError(f"No grid point satisfies alpha*beta^2*gamma^2 ~= {self.target:g} within "
+                             f"{100 * self.tolerance:g}% ({self.constraint}); widen the --grid ranges or raise "
+                             "--tolerance (e.g. 0.1).")
+        if not self.explicit:
+            ok.sort(key=lambda pr: (round(abs(pr[1] / self.target - 1), 9), pr[0]))
+        return [p for p, _ in ok]
+
+
+def grid_space(alpha: str, beta: str, gamma: str, **kwargs) -> SearchSpace:
+    """All (alpha, beta, gamma) combinations of three 'START:STOP:STEP' ranges."""
+    points = [(a, b, g) for a in parse_range(alpha, "alpha") for b in parse_range(beta, "beta")
+              for g in parse_range(gamma, "gamma")]
+    return SearchSpace(points, explicit=False, **kwargs)
+
+
+def candidate_space(text: str, **kwargs) -> SearchSpace:
+    return SearchSpace(parse_candidates(text), explicit=True, **kwargs)
+
+
+def point_dict(point: Point) -> dict:
+    return dict(zip(("alpha", "beta", "gamma"), point))
+
+
+def point_of(values: Mapping) -> Point:
+    return (values["alpha"], values["beta"], values["gamma"])
