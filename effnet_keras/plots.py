@@ -9,6 +9,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+
+
+def _log_x(ax) -> None:
+    """Log-scaled x axis with ticks at 1, 2, 5 x 10^k labelled as plain numbers."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_curves(rows: Sequence[Mapping[str, float]], path: str | Path, title: str) -> Path:
@@ -23,6 +32,7 @@ def plot_curves(rows: Sequence[Mapping[str, float]], path: str | Path, title: st
                 ax.plot(epochs, [None if v is None else v * scale for v in values], style, label=name, markersize=4)
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
     ax_loss.set_title("Loss")
@@ -35,22 +45,77 @@ def plot_curves(rows: Sequence[Mapping[str, float]], path: str | Path, title: st
     return path
 
 
-def plot_search(labels: Sequence[str], values: Sequence[float], best: int, path: str | Path, title: str,
-                ylabel: str = "best validation accuracy (%)") -> Path:
-    """One bar per candidate (labels such as "1.2, 1.1, 1.15"), the best one highlighted."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 4.5), dpi=110)
-    colours = ["tab:orange" if i == best else "tab:blue" for i in range(len(values))]
-    bars = ax.bar(range(len(values)), [100 * v for v in values], color=colours)
-    for bar, value in zip(bars, values):
-        ax.annotate(f"{100 * value:.1f}", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
-                    ha="center", va="bottom", fontsize=9)
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
-    ax.set_xlabel("candidate (alpha, beta, gamma); best in orange; y axis zoomed")
-    ax.set_ylabel(ylabel)
-    low = min(100 * v for v in values)
-    ax.set_ylim(max(0.0, low - 5), min(100.0, 100 * max(values) + 3))
+def _save(fig, ax, path, title: str, xlabel: str, ylabel: str, legend: bool = False) -> Path:
     ax.set_title(title, fontsize=11)
-    ax.grid(axis="y", alpha=0.3)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    if legend:
+        ax.legend(fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, title: str, xlabel: str,
+              ylabel: str, highlight: int | None = None, zoom: bool = False, fmt: str = "{:.1f}") -> Path:
+    """One bar per label with its value written on top; `highlight` in orange; `zoom` trims the y axis."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(labels) + 2), 4.5), dpi=110)
+    colours = ["tab:orange" if i == highlight else "tab:blue" for i in range(len(values))]
+    bars = ax.bar(range(len(values)), values, color=colours)
+    for bar, value in zip(bars, values):
+        ax.annotate(fmt.format(value), (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=9)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    if zoom:
+        ax.set_ylim(max(0.0, min(values) - 5), max(values) + 3)
+    else:
+        ax.set_ylim(0, max(values) * 1.15 or 1)
+    return _save(fig, ax, path, title, xlabel, ylabel)
+
+
+def plot_lines(groups: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, title: str, xlabel: str,
+               ylabel: str, logx: bool = False) -> Path:
+    """One marked line per group of (x, y) points, sorted by x (e.g. accuracy against MACs)."""
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+    for label, points in groups.items():
+        xs, ys = zip(*sorted(points))
+        ax.plot(xs, ys, "-o", label=label, markersize=5)
+    if logx:
+        _log_x(ax)
+    return _save(fig, ax, path, title, xlabel, ylabel, legend=True)
+
+
+def plot_points(points: Sequence[tuple[str, float, float]], path: str | Path, title: str, xlabel: str, ylabel: str,
+                logx: bool = False) -> Path:
+    """A labelled scatter: one (label, x, y) point per model."""
+    fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
+    for label, x, y in points:
+        ax.scatter([x], [y], s=40)
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
+    if logx:
+        _log_x(ax)
+    return _save(fig, ax, path, title, xlabel, ylabel)
+
+
+def plot_histories(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path, title: str) -> Path:
+    """Training curves of several runs overlaid: train loss and validation accuracy per epoch."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(12, 4.5), dpi=110)
+    for label, rows in histories.items():
+        epochs = [r["epoch"] for r in rows]
+        ax_loss.plot(epochs, [r["loss"] for r in rows], "-o", markersize=3, label=label)
+        ax_acc.plot(epochs, [100 * r["val_accuracy"] for r in rows], "-o", markersize=3, label=label)
+    for ax, name, ylabel in ((ax_loss, "Training loss", "loss (cross-entropy)"),
+                             (ax_acc, "Validation accuracy", "accuracy (%)")):
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    ax_acc.legend(fontsize=8)
+    fig.suptitle(title)
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)

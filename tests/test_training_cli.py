@@ -198,3 +198,18 @@ def test_progressive_learning_grows_image_size_augmentation_and_dropout(tmp_path
     assert "epochs 1-1 at 32px" in result.stdout and "epochs 2-2 at 48px" in result.stdout
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2]
     assert keras.models.load_model(run_dir / "model.keras").input_shape == (None, 32, 32, 3)
+
+
+def test_transfer_learning_loads_the_backbone_and_freezes_it(tmp_path, tiny_config):
+    backbone = ek.build_model(tiny_config, include_top=False, pooling="avg", input_shape=(32, 32, 3))
+    path = tmp_path / "backbone.weights.h5"
+    backbone.save_weights(path)
+    s = settings.TrainSettings(model=tiny_config, weights=str(path), freeze_backbone=True, dropout=0.1)
+    plan = settings.plan_model(s)
+    model = training.build_classifier(s, plan, 10, (32, 32, 3), s.weights)
+    loaded = model.get_layer(index=1)
+    assert not loaded.trainable and all(not w.trainable for w in loaded.weights)
+    for a, b in zip(loaded.get_weights(), backbone.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert [w.name for w in model.trainable_weights] == ["kernel", "bias"]  # only the new head trains
+    assert model.get_layer("top_dropout").rate == 0.1 and model.output_shape == (None, 10)

@@ -40,8 +40,7 @@ def trials(project):
     found = []
     for path in sorted(Path(project).glob("trial_*/trial.json")):
         trial = json.loads(path.read_text())
-        values = trial["hyperparameters"]["values"]
-        found.append(((values["alpha"], values["beta"], values["gamma"]), trial["status"]))
+        found.append((tuple(trial["hyperparameters"]["values"].values()), trial["status"]))
     return found
 
 
@@ -89,47 +88,16 @@ def test_bad_spaces_are_explained(make, message):
         make()
 
 
-def test_search_cli_end_to_end_report_and_finished_rerun(tmp_path):
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk; fails unless the file is a PNG."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
-            *TRAINING]
-    code, out, err = finish(tuner_cli(*args))
-    assert code == 0, err[-3000:]
-    project = tmp_path / "p"
-    assert sorted(p for p, status in trials(project)) == sorted(
-        tuple(float(v) for v in c.split(",")) for c in THREE.split(";"))
-    with open(project / "results.csv") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == 3 and [r["index"] for r in rows] == ["1", "2", "3"]
-    vals = [float(r["best_val_accuracy"]) for r in rows]
-    assert vals == sorted(vals, reverse=True)
-    for r in rows:
-        assert float(r["alpha*beta^2*gamma^2"]) == pytest.approx(
-            cost_ratio(float(r["alpha"]), float(r["beta"]), float(r["gamma"])), abs=1e-4)
-        assert float(r["measured MAC ratio"]) > 1 and int(r["MACs"]) > 0 and float(r["step ms"]) > 0
-    assert "| index | alpha | beta | gamma |" in (project / "results.md").read_text()
-    png = (project / "search.png").read_bytes()
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    best = json.loads((project / "best.json").read_text())
-    assert (best["alpha"], best["beta"], best["gamma"]) == (float(rows[0]["alpha"]), float(rows[0]["beta"]),
-                                                          float(rows[0]["gamma"]))
-    assert best["base"]["name"] == "b0-mini"
-
-    started = time.time()
-    code, out, err = finish(tuner_cli(*args))
-    assert code == 0 and "| index |" in out and "Epoch" not in out + err
-    assert time.time() - started < 60
-
-    plan = plan_model(TrainSettings(scale=str(project / "best.json"), phi=3))
-    assert plan.config["alpha"] == best["alpha"] and plan.config["phi"] == 3
-
-    code, out, err = finish(tuner_cli("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
-                                      str(tmp_path), "--project-name", "p", *TRAINING))
-    assert code == 2 and "different search space" in err
-
-
-def test_killed_search_reruns_only_the_interrupted_trial(tmp_path):
-    args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
-            *TRAINING[:-4], "--steps-per-epoch", "2", "--epochs", "2", "--batch-size", "32"]
+            *TRAINING, "--epochs", "2"]
     proc = tuner_cli(*args)
     project = tmp_path / "p"
     deadline = time.time() + 400
@@ -147,11 +115,41 @@ def test_killed_search_reruns_only_the_interrupted_trial(tmp_path):
     code, out, err = finish(tuner_cli(*args))
     assert code == 0, err[-3000:]
     assert [s for _, s in trials(project)] == ["COMPLETED"] * 3
+    assert sorted(p for p, _ in trials(project)) == sorted(
+        tuple(float(v) for v in c.split(",")) for c in THREE.split(";"))
     assert first.stat().st_mtime_ns == stamp  # the finished trial did not train again
     assert "Resuming" in out  # the interrupted trial continued its own run
     for trial in ("trial_0", "trial_1", "trial_2"):
         with open(project / trial / "run-0" / "history.csv") as f:
             assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]
+
+    with open(project / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 and [r["index"] for r in rows] == ["1", "2", "3"]
+    vals = [float(r["best_val_accuracy"]) for r in rows]
+    assert vals == sorted(vals, reverse=True)
+    for r in rows:
+        assert float(r["alpha*beta^2*gamma^2"]) == pytest.approx(
+            cost_ratio(float(r["alpha"]), float(r["beta"]), float(r["gamma"])), abs=1e-4)
+        assert float(r["measured MAC ratio"]) > 1 and int(r["MACs"]) > 0 and float(r["step ms"]) > 0
+    assert "| index | alpha | beta | gamma |" in (project / "results.md").read_text()
+    assert png_size(project / "search.png")[0] >= 600 and png_size(project / "curves.png") == (1320, 495)
+    best = json.loads((project / "best.json").read_text())
+    assert (best["alpha"], best["beta"], best["gamma"]) == (float(rows[0]["alpha"]), float(rows[0]["beta"]),
+                                                          float(rows[0]["gamma"]))
+    assert best["base"]["name"] == "b0-mini"
+
+    started = time.time()
+    code, out, err = finish(tuner_cli(*args))
+    assert code == 0 and "| index |" in out and "Epoch" not in out + err
+    assert time.time() - started < 60
+
+    plan = plan_model(TrainSettings(scale=str(project / "best.json"), phi=3))
+    assert plan.config["alpha"] == best["alpha"] and plan.config["phi"] == 3
+
+    code, out, err = finish(tuner_cli("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
+                                      str(tmp_path), "--project-name", "p", *TRAINING))
+    assert code == 2 and "different search" in err
 
 
 def _free_port():
@@ -190,3 +188,14 @@ def test_scale_table_doubles_cost_per_phi(tmp_path):
     gaps = [row["MAC ratio"] / 2 ** row["phi"] - 1 for row in rows[1:]]
     assert 0 < gaps[1] < gaps[0] < 0.3
     assert rows[2]["resolution"] == round(224 * 1.15**2)
+
+
+def test_measured_constraint_uses_counted_cost_and_records_it():
+    measured = {(1.2, 1.1, 1.15): 2.58, (1.1, 1.05, 1.3): 2.02, (1.15, 1.2, 1.0): 1.5}
+    space = candidate_space("1.1,1.05,1.3", constraint="measured")
+    assert space.feasible(lambda p: measured[p]) == [(1.1, 1.05, 1.3)]
+    assert space.measured == {"[1.1, 1.05, 1.3]": 2.02}
+    grid = grid_space("1.1:1.2:0.05", "1.05:1.2:0.05", "1.0:1.3:0.05", constraint="measured")
+    calls = []
+    points = grid.feasible(lambda p: calls.append(p) or measured.get(p, 99.0))
+    assert points == [(1.1, 1.05, 1.3)] and (1.2, 1.1, 1.15) in calls  # counted, then rejected at 2.58

@@ -1,66 +1,117 @@
-"""`python -m tuner COMMAND`: compound-scaling search (step 1), its report, and scaling up (step 2).
+"""`python -m tuner COMMAND`: compound scaling and the studies around it, as KerasTuner projects.
 
-  search  KerasTuner search over feasible (alpha, beta, gamma); resumable and distributed
-  report  results.csv / results.md / search.png / best.json of a project directory
-  scale   width, depth, resolution, params and MACs of best.json scaled by phi (~2^phi MACs)
+  search   step 1: KerasTuner search over feasible (alpha, beta, gamma)
+  study    one-dimension scaling study (width, depth, resolution) and compound scaling
+  compare  models side by side (EfficientNet, EfficientNetV2, ResNet152, a plain CNN)
+  report   tables and plots of any project directory
+  scale    step 2: best.json scaled up by phi (~2^phi MACs)
+
+Every project resumes when its command is run again and can be spread over machines with
+KerasTuner's chief/worker variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/_PORT).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from effnet_keras.settings import TrainingError, UsageError, validate
+from effnet_keras.settings import TrainingError, TrainSettings, UsageError, validate
 from effnet_keras.train_cli import add_training_arguments, settings_from_args
 from tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
 
 
-def _search(args: argparse.Namespace) -> int:
+def _numbers(text: str, kind=float) -> list:
+    try:
+        return [kind(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise UsageError(f"{text!r}: expected comma-separated numbers, e.g. 1.0,1.2,1.4.") from None
+
+
+def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable) -> int:
+    """Check settings and data (not on the chief), build the tuner with `make(num_classes)`, search,
+    then print and write the report (single process or worker)."""
     import keras_tuner
 
     from effnet_keras.data import load_dataset
-    from tuner.search import make_tuner
+    from tuner.report import write_report
 
-    settings = settings_from_args(args, model=args.base)
-    kwargs = {"target": args.target, "tolerance": args.tolerance, "constraint": args.constraint}
-    space = candidate_space(args.candidates, **kwargs) if args.candidates else grid_space(*args.grid, **kwargs)
+    for model in models:
+        validate(dataclasses.replace(settings, model=model))
     chief = keras_tuner.src.distribute.utils.is_chief_oracle()
-    validate(settings)
     num_classes = 10
-    if not chief:  # workers and single-process searches check the data before any trial
+    if not chief:
         num_classes = load_dataset(settings.dataset, source=settings.source, data_dir=settings.data_dir,
                                    val_split=settings.val_split, label_mode=settings.label_mode, seed=settings.seed,
                                    synthetic_train=settings.synthetic_train,
                                    synthetic_test=settings.synthetic_test).num_classes
-    project_name = args.project_name or f"search-{Path(args.base).stem}-{settings.dataset}"
-    tuner = make_tuner(space, settings, args.base, directory=args.directory, project_name=project_name,
-                       objective=args.objective, max_trials=args.max_trials, executions=args.executions_per_trial,
-                       score_weight=args.score_weight, num_classes=num_classes)
-    print(f"{len(tuner.points)} feasible points ({args.constraint} constraint, target {args.target:g} +/- "
-          f"{100 * args.tolerance:g}%); project {tuner.project_dir}")
+    tuner = make(num_classes)
+    print(f"{len(tuner.points)} trials planned; project {tuner.project_dir}", flush=True)
     tuner.search()
-    if chief or keras_tuner.src.distribute.utils.has_chief_oracle():
+    if chief:
         return 0
-    return _print_report(tuner.project_dir)
-
-
-def _print_report(project_dir: str) -> int:
-    from tuner.report import search_report
-
-    report = search_report(project_dir)
+    report = write_report(tuner.project_dir)
     print(report["markdown"])
-    print(f"\nWrote {project_dir}/results.csv, results.md, search.png, best.json "
-          f"(best: alpha={report['best']['alpha']}, beta={report['best']['beta']}, gamma={report['best']['gamma']})")
+    print(f"\nReport in {tuner.project_dir}: {', '.join(report['files'])}")
     return 0
 
 
+def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
+    if args.study_scale:
+        try:
+            best = json.loads(Path(args.study_scale).read_text())
+            return best["alpha"], best["beta"], best["gamma"]
+        except (OSError, json.JSONDecodeError, KeyError) as e:
+            raise UsageError(f"--scale {args.study_scale}: not a best.json from `python -m tuner report` "
+                             f"({e}).") from None
+    return args.study_alpha, args.study_beta, args.study_gamma
+
+
+def _search(args: argparse.Namespace) -> int:
+    from tuner.search import make_search
+
+    settings = settings_from_args(args, model=args.base)
+    kwargs = {"target": args.target, "tolerance": args.tolerance, "constraint": args.constraint}
+    space = candidate_space(args.candidates, **kwargs) if args.candidates else grid_space(*args.grid, **kwargs)
+    name = args.project_name or f"search-{Path(args.base).stem}-{settings.dataset}"
+    return _run_project(settings, [args.base], lambda n: make_search(
+        space, settings, args.base, directory=args.directory, project_name=name, objective=args.objective,
+        max_trials=args.max_trials, executions=args.executions_per_trial, score_weight=args.score_weight,
+        num_classes=n))
+
+
+def _study(args: argparse.Namespace) -> int:
+    from tuner.studies import DIMENSIONS, make_study
+
+    settings = settings_from_args(args, model=args.base)
+    dimensions = list(DIMENSIONS) if args.dimension == "all" else args.dimension.split(",")
+    name = args.project_name or f"study-{Path(args.base).stem}-{settings.dataset}-{args.dimension.replace(',', '+')}"
+    return _run_project(settings, [args.base], lambda n: make_study(
+        settings, args.base, dimensions, _numbers(args.multipliers), _coefficients(args), directory=args.directory,
+        project_name=name, executions=args.executions_per_trial))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from tuner.studies import make_compare
+
+    settings = settings_from_args(args)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    name = args.project_name or f"compare-{settings.dataset}"
+    return _run_project(settings, models, lambda n: make_compare(
+        settings, models, _numbers(args.latency_batches, int), directory=args.directory, project_name=name,
+        executions=args.executions_per_trial))
+
+
 def _report(args: argparse.Namespace) -> int:
-    if not (Path(args.directory) / "oracle.json").is_file():
-        raise UsageError(f"{args.directory} is not a tuner project directory (no oracle.json); pass "
-                         "DIRECTORY/PROJECT_NAME of a search.")
-    return _print_report(args.directory)
+    from tuner.report import write_report
+
+    report = write_report(args.directory)
+    print(report["markdown"])
+    print(f"\nReport in {args.directory}: {', '.join(report['files'])}")
+    return 0
 
 
 def _scale(args: argparse.Namespace) -> int:
@@ -69,17 +120,25 @@ def _scale(args: argparse.Namespace) -> int:
 
     rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes)
     print(markdown_table(rows, ("phi", "width", "depth", "resolution", "params", "MACs", "MAC ratio", "2^phi")))
-    print("\nTrain one: python train.py --scale " + args.best + " --phi 3 --dataset cifar10")
+    print(f"\nTrain one: python train.py --scale {args.best} --phi 3 --dataset cifar10")
     return 0
+
+
+def _project_arguments(p: argparse.ArgumentParser, default_name: str) -> None:
+    p.add_argument("--directory", default="tuning", help="shared directory of the projects")
+    p.add_argument("--project-name", help=f"default: {default_name}")
+    p.add_argument("--executions-per-trial", type=int, default=1, help="training runs per trial (seeds), averaged")
+    add_training_arguments(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    s = commands.add_parser("search", help="step 1: search (alpha, beta, gamma) with KerasTuner",
-                            formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    s.add_argument("--base", default="b0", help="base variant or config JSON, trained at --resolution")
+    defaults = argparse.ArgumentDefaultsHelpFormatter
+
+    s = commands.add_parser("search", help="step 1: search (alpha, beta, gamma)", formatter_class=defaults)
+    s.add_argument("--base", default="b0", help="base variant or config JSON")
     s.add_argument("--resolution", type=int, help="base resolution in pixels (default: the base's own)")
     space = s.add_mutually_exclusive_group()
     space.add_argument("--grid", nargs=3, metavar=("ALPHA", "BETA", "GAMMA"), default=[DEFAULT_RANGE] * 3,
@@ -92,20 +151,42 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--objective", choices=("accuracy", "score"), default="accuracy",
                    help="score: val_accuracy * (measured ratio / target)^score-weight (MnasNet)")
     s.add_argument("--score-weight", type=float, default=-0.07)
-    s.add_argument("--directory", default="tuning", help="shared directory of the project(s)")
-    s.add_argument("--project-name", help="default: search-<base>-<dataset>")
     s.add_argument("--max-trials", type=int, help="default: every feasible point")
-    s.add_argument("--executions-per-trial", type=int, default=1, help="training runs per point (seeds), averaged")
-    add_training_arguments(s)
+    _project_arguments(s, "search-<base>-<dataset>")
     s.set_defaults(run=_search)
-    r = commands.add_parser("report", help="write and print the results of a project directory")
-    r.add_argument("directory", help="DIRECTORY/PROJECT_NAME of a search")
+
+    st = commands.add_parser("study", help="one-dimension and compound scaling study", formatter_class=defaults)
+    st.add_argument("--base", default="b0", help="base variant or config JSON")
+    st.add_argument("--resolution", type=int, help="base resolution in pixels (default: the base's own)")
+    st.add_argument("--dimension", default="all", help="width, depth, resolution, compound (comma-separated) or all")
+    st.add_argument("--multipliers", default="1.0,1.2,1.4,1.6,1.8,2.0", help="scale factors of the dimension")
+    # Own dests: these coefficients drive the compound points, not every trial's training settings.
+    st.add_argument("--alpha", dest="study_alpha", type=float, default=1.2, help="compound: depth factor per phi")
+    st.add_argument("--beta", dest="study_beta", type=float, default=1.1, help="compound: width factor per phi")
+    st.add_argument("--gamma", dest="study_gamma", type=float, default=1.15,
+                    help="compound: resolution factor per phi")
+    st.add_argument("--scale", dest="study_scale", help="compound: take alpha, beta, gamma from a search's best.json")
+    _project_arguments(st, "study-<base>-<dataset>-<dimension>")
+    st.set_defaults(run=_study)
+
+    c = commands.add_parser("compare", help="train several models with the same data and budget",
+                            formatter_class=defaults)
+    c.add_argument("--models", default="b0,b3,v2-b0,v2-s,resnet152,simple-cnn",
+                   help="comma-separated variants, config JSON files, resnet152, simple-cnn")
+    c.add_argument("--resolution", type=int, help="force one resolution for every model (default: each its own)")
+    c.add_argument("--latency-batches", default="1,256", help="batch sizes of the inference-latency measurement")
+    _project_arguments(c, "compare-<dataset>")
+    c.set_defaults(run=_compare)
+
+    r = commands.add_parser("report", help="write and print the report of a project directory")
+    r.add_argument("directory", help="DIRECTORY/PROJECT_NAME of a search, study or compare")
     r.set_defaults(run=_report)
-    c = commands.add_parser("scale", help="step 2: scale best.json up by phi")
-    c.add_argument("best", help="best.json written by the report")
-    c.add_argument("--phi", default="1..7", help="range 1..7 or list 1,2,4")
-    c.add_argument("--classes", type=int, default=10, help="classifier outputs")
-    c.set_defaults(run=_scale)
+
+    sc = commands.add_parser("scale", help="step 2: scale best.json up by phi", formatter_class=defaults)
+    sc.add_argument("best", help="best.json written by a search's report")
+    sc.add_argument("--phi", default="1..7", help="range 1..7 or list 1,2,4")
+    sc.add_argument("--classes", type=int, default=10, help="classifier outputs")
+    sc.set_defaults(run=_scale)
     return parser
 
 

@@ -1,49 +1,50 @@
-"""A KerasTuner Oracle that proposes only feasible compound-scaling points, in a fixed order."""
+"""A KerasTuner Oracle over a fixed, ordered list of points (each a dict of hyperparameter values)."""
 
 from __future__ import annotations
 
+import json
+
 import keras_tuner
 
-from tuner.space import SearchSpace, SpaceError, point_dict, point_of
+from tuner.space import SpaceError
 
 
-class CompoundScalingOracle(keras_tuner.Oracle):
-    """Enumerates the feasible (alpha, beta, gamma) points of a `SearchSpace` once each.
+class PointsOracle(keras_tuner.Oracle):
+    """Proposes each point of `points` once, in order, then stops.
 
-    It never proposes an infeasible point and never fails a trial to reject one. Which points
-    were issued is read from the trials themselves, so a reloaded oracle (resume, or the chief of
-    a distributed search) continues where it stopped; an interrupted trial is re-run by
-    KerasTuner's retry queue with the same id. The space's signature is part of the saved state:
-    a project directory made by a different search space is refused.
+    Used for the compound-scaling search (only feasible (alpha, beta, gamma) are ever listed, so
+    no trial is failed to reject a point), the one-dimension study and the model comparison.
+    Which points were issued is read from the trials themselves, so a reloaded oracle (resume, or
+    the chief of a distributed search) continues where it stopped; an interrupted trial is re-run
+    by KerasTuner's retry queue under the same id. `signature` (what defines the project: its kind,
+    points and constraint) is saved with the state: a project directory made by a different one
+    is refused.
     """
 
-    def __init__(self, space: SearchSpace, points: list, objective="val_accuracy", max_trials: int | None = None,
-                 **kwargs):
+    def __init__(self, points: list[dict], signature: dict, objective: str = "val_accuracy",
+                 max_trials: int | None = None, **kwargs):
         hp = keras_tuner.HyperParameters()
-        for i, name in enumerate(("alpha", "beta", "gamma")):
-            hp.Choice(name, sorted({p[i] for p in points}), ordered=True)
-        super().__init__(objective=objective, max_trials=min(max_trials or len(points), len(points)),
-                         hyperparameters=hp, allow_new_entries=False, tune_new_entries=False,
-                         max_consecutive_failed_trials=1, **kwargs)
-        self.space, self.points = space, [tuple(p) for p in points]
+        for name in points[0]:
+            values = sorted({p[name] for p in points}, key=lambda v: (isinstance(v, str), v))
+            hp.Choice(name, values, ordered=not isinstance(values[0], str))
+        super().__init__(objective=keras_tuner.Objective(objective, "max"),
+                         max_trials=min(max_trials or len(points), len(points)), hyperparameters=hp,
+                         allow_new_entries=False, tune_new_entries=False, max_consecutive_failed_trials=1, **kwargs)
+        self.points, self.signature = points, {**signature, "objective": objective}
 
     def populate_space(self, trial_id: str) -> dict:
-        issued = {point_of(t.hyperparameters.values) for t in self.trials.values()}
+        issued = {json.dumps(t.hyperparameters.values, sort_keys=True) for t in self.trials.values()}
         for point in self.points:
-            if point not in issued:
-                return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": point_dict(point)}
+            if json.dumps(point, sort_keys=True) not in issued:
+                return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": dict(point)}
         return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED}
 
     def get_state(self) -> dict:
-        state = super().get_state()
-        state["compound_space"] = self.space.signature()
-        state["feasible_points"] = [list(p) for p in self.points]
-        return state
+        return {**super().get_state(), "project": self.signature, "points": self.points}
 
     def set_state(self, state: dict) -> None:
-        saved = state.get("compound_space")
-        if saved != self.space.signature():
-            raise SpaceError(f"The project directory was made by a different search space ({saved}); this command "
-                             f"asks for {self.space.signature()}. Use another --project-name or --directory, or "
-                             "repeat the original command to resume it.")
+        if state.get("project") != self.signature:
+            raise SpaceError(f"The project directory was made by a different {self.signature['kind']} "
+                             f"({state.get('project')}); this command asks for {self.signature}. Use another "
+                             "--project-name or --directory, or repeat the original command to resume it.")
         super().set_state(state)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Callable
 
 from effnet_keras.scaling import cost_ratio
 
@@ -131,7 +131,3 @@ def candidate_space(text: str, **kwargs) -> SearchSpace:
 
 def point_dict(point: Point) -> dict:
     return dict(zip(("alpha", "beta", "gamma"), point))
-
-
-def point_of(values: Mapping) -> Point:
-    return (values["alpha"], values["beta"], values["gamma"])

@@ -1,0 +1,80 @@
+"""Scaling study and model comparison projects: trials, tables and plots."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from effnet_keras import get_config
+from effnet_keras.scaling import cost_ratio
+from test_tuner import TINY, TRAINING, finish, png_size, trials, tuner_cli
+from tuner.space import SpaceError
+from tuner.studies import compound_phi, study_config, study_points
+
+
+def test_study_points_share_one_base_and_scale_one_dimension_each():
+    points = study_points(["width", "compound"], [1.0, 1.5, 2.0])
+    assert points == [{"dimension": "base", "multiplier": 1.0}, {"dimension": "width", "multiplier": 1.5},
+                      {"dimension": "width", "multiplier": 2.0}, {"dimension": "compound", "multiplier": 1.5},
+                      {"dimension": "compound", "multiplier": 2.0}]
+    base = get_config("b0")
+    assert study_config(base, "width", 2.0, (1.2, 1.1, 1.15))["width"] == 2.0
+    assert study_config(base, "depth", 2.0, (1.2, 1.1, 1.15))["depth"] == 2.0
+    assert study_config(base, "resolution", 1.5, (1.2, 1.1, 1.15))["resolution"] == 336
+    compound = study_config(base, "compound", 2.0, (1.2, 1.1, 1.15))
+    assert cost_ratio(1.2, 1.1, 1.15) ** compound["phi"] == pytest.approx(4.0)  # = width x2's formula cost
+    assert compound_phi(1.0, 1.2, 1.1, 1.15) == 0 and not math.isnan(compound["depth"])
+    with pytest.raises(SpaceError, match="allowed values: width, depth, resolution, compound"):
+        study_points(["height"], [1.5])
+
+
+def test_study_cli_trials_table_and_plots(tmp_path):
+    code, out, err = finish(tuner_cli("study", "--base", TINY, "--dimension", "width,compound", "--multipliers",
+                                      "1.0,1.5", "--directory", str(tmp_path), "--project-name", "s", *TRAINING))
+    assert code == 0, err[-3000:]
+    project = tmp_path / "s"
+    assert sorted(trials(project)) == sorted([(("base", 1.0), "COMPLETED"), (("width", 1.5), "COMPLETED"),
+                                              (("compound", 1.5), "COMPLETED")])
+    with open(project / "report.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["dimension"], r["multiplier"]) for r in rows] == [("base", "1.0"), ("width", "1.5"),
+                                                                 ("compound", "1.5")]
+    base, width, compound = rows
+    assert float(width["width"]) == pytest.approx(1.5 * float(base["width"]), abs=1e-3)
+    assert width["resolution"] == base["resolution"] == "32" and int(compound["resolution"]) > 32
+    assert int(width["MACs"]) > int(base["MACs"]) and int(compound["MACs"]) > int(base["MACs"])
+    assert "![accuracy against MACs per dimension](study.png)" in (project / "report.md").read_text()
+    assert png_size(project / "study.png") == (825, 550) and png_size(project / "curves.png") == (1320, 495)
+    assert "| dimension |" in out and "Report in" in out
+
+
+def test_compare_cli_records_cost_speed_latency_and_plots(tmp_path):
+    code, out, err = finish(tuner_cli("compare", "--models", f"{TINY},simple-cnn", "--latency-batches", "1,16",
+                                      "--directory", str(tmp_path), "--project-name", "c", *TRAINING))
+    assert code == 0, err[-3000:]
+    project = tmp_path / "c"
+    with open(project / "report.csv") as f:
+        rows = {r["model"]: r for r in csv.DictReader(f)}
+    assert set(rows) == {"b0-mini", "simple-cnn"}
+    for row in rows.values():
+        assert int(row["params"]) > 0 and int(row["MACs"]) > 0 and float(row["step ms"]) > 0
+        assert float(row["images/s"]) > 0 and float(row["epoch s"]) > 0
+        assert float(row["latency ms/img b1"]) > float(row["latency ms/img b16"]) > 0  # batching amortises
+    assert int(rows["simple-cnn"]["MACs"]) > int(rows["b0-mini"]["MACs"])
+    for name in ("accuracy_vs_macs.png", "accuracy_vs_step.png"):
+        assert png_size(project / name) == (825, 550)
+    assert png_size(project / "step_time.png")[1] == 495 and png_size(project / "curves.png") == (1320, 495)
+    again = tuner_cli("report", str(project))
+    code, out, _ = finish(again)
+    assert code == 0 and "| model |" in out and json.loads(json.dumps(rows))
+
+
+def test_bad_study_and_compare_input_exit_2(tmp_path):
+    for args, message, expected in (
+            (["study", "--base", TINY, "--dimension", "height", "--directory", str(tmp_path)], "--dimension height", 2),
+            (["compare", "--models", "b0,b0", "--directory", str(tmp_path)], "distinct model names", 2),
+            (["compare", "--models", "b9", "--directory", str(tmp_path)], "Unknown variant 'b9'", 2),
+            (["report", str(tmp_path)], "not a tuner project directory", 1)):
+        code, _, err = finish(tuner_cli(*args))
+        assert code == expected and message in err.strip().splitlines()[-1], (args, err[-500:])

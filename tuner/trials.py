@@ -1,0 +1,73 @@
+"""Trials that train: a KerasTuner Tuner whose every trial is one or more `training.train` runs.
+
+A project directory holds KerasTuner's files (oracle.json, trial_*/trial.json) and, per trial,
+one full training run directory per execution (trial_*/run-0, ...), so an interrupted trial
+resumes its own runs from their last completed epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import keras_tuner
+
+from effnet_keras.settings import TrainSettings
+from effnet_keras.training import train
+from tuner.oracle import PointsOracle
+
+
+class TrainingTuner(keras_tuner.Tuner):
+    """Runs `executions` seeds of `settings_for(values)` per trial and reports averaged metrics
+    plus `extra_metrics`; every run uses the project's one training recipe."""
+
+    def __init__(self, oracle: PointsOracle, settings: TrainSettings, executions: int = 1, **kwargs):
+        self.points, self.signature = oracle.points, oracle.signature  # the oracle may become a remote client
+        super().__init__(oracle=oracle, overwrite=False, **kwargs)
+        self.settings, self.executions = settings, executions
+
+    def settings_for(self, values: dict, trial_dir: Path) -> TrainSettings:
+        raise NotImplementedError
+
+    def extra_metrics(self, values: dict, runs: list[dict], trial_dir: Path) -> dict[str, float]:
+        return {}
+
+    def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
+        values = trial.hyperparameters.values
+        trial_dir = Path(self.get_trial_dir(trial.trial_id))
+        settings = self.settings_for(values, trial_dir)
+        runs = [train(dataclasses.replace(settings, seed=settings.seed + i, output_dir=str(trial_dir / f"run-{i}"),
+                                          restart=False))
+                for i in range(self.executions)]
+
+        def mean(key):
+            return float(sum(r[key] for r in runs) / len(runs))
+
+        return {"val_accuracy": mean("best_val_accuracy"), "best_train_accuracy": mean("best_train_accuracy"),
+                "test_accuracy": mean("test_accuracy"), "macs": float(runs[0]["macs"]),
+                "params": float(runs[0]["params"]), "step_ms": mean("mean_step_ms"),
+                "images_per_second": mean("images_per_second"),
+                "epoch_seconds": mean("train_wall_seconds") / max(1, runs[0]["epochs"]),
+                **self.extra_metrics(values, runs, trial_dir)}
+
+
+def read_project(project_dir: str | Path) -> tuple[dict, list[dict[str, Any]]]:
+    """(project signature, completed trials as flat dicts of values and last metric values)."""
+    project_dir = Path(project_dir)
+    try:
+        signature = json.loads((project_dir / "oracle.json").read_text())["project"]
+    except (OSError, KeyError, json.JSONDecodeError):
+        raise ValueError(f"{project_dir} is not a tuner project directory (no oracle.json of a search, study or "
+                         "compare); pass DIRECTORY/PROJECT_NAME.") from None
+    rows = []
+    for path in sorted(project_dir.glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text())
+        if trial.get("status") != "COMPLETED":
+            continue
+        metrics = {name: m["observations"][-1]["value"][0]
+                   for name, m in trial["metrics"]["metrics"].items() if m["observations"]}
+        rows.append({"trial_id": trial["trial_id"], "trial_dir": str(path.parent),
+                     **trial["hyperparameters"]["values"], **metrics})
+    return signature, rows
