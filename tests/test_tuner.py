@@ -158,23 +158,40 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def test_distributed_search_runs_every_point_exactly_once(tmp_path):
+def test_distributed_search_runs_every_point_exactly_once_and_survives_a_dead_worker(tmp_path):
     port = str(_free_port())
     args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
-            *TRAINING]
+            *TRAINING, "--epochs", "2"]
     base_env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
     chief = tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": "chief"})
     time.sleep(3)
-    workers = [tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)]
-    for worker in workers:
+    workers = {f"tuner{i}": tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)}
+    project = tmp_path / "p"
+    killed_trial, deadline = None, time.time() + 300
+    while killed_trial is None and time.time() < deadline and workers["tuner0"].poll() is None:
+        try:
+            ongoing = json.loads((project / "oracle.json").read_text())["ongoing_trials"]
+        except (OSError, ValueError, KeyError):
+            ongoing = {}
+        trial = ongoing.get("tuner0")
+        if trial and (project / f"trial_{trial}" / "run-0" / "state.json").exists():
+            workers["tuner0"].send_signal(signal.SIGKILL)  # dies after its first epoch
+            killed_trial = trial
+        time.sleep(0.05)
+    workers["tuner0"].communicate()
+    assert killed_trial is not None, "worker tuner0 finished before it could be killed"
+    workers["tuner0"] = tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": "tuner0"})  # same id again
+    for worker in workers.values():
         code, out, err = finish(worker)
         assert code == 0, err[-3000:]
     code, _, err = finish(chief, timeout=120)
     assert code == 0, err[-3000:]
-    ran = trials(tmp_path / "p")
+    ran = trials(project)
     assert sorted(p for p, _ in ran) == sorted(tuple(float(v) for v in c.split(",")) for c in THREE.split(";"))
     assert all(status == "COMPLETED" for _, status in ran)
     assert len({p for p, _ in ran}) == len(ran) == 3
+    with open(project / f"trial_{killed_trial}" / "run-0" / "history.csv") as f:
+        assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]  # resumed, not restarted
 
 
 def test_scale_table_doubles_cost_per_phi(tmp_path):
