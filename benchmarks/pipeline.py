@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from effnet_keras import build_model
-from effnet_keras.augment import raw_image_model
+from effnet_keras.training import resized, serving_model
 from effnet_keras.data import DATASETS, load_dataset, make_pipeline
 
 
@@ -94,7 +94,7 @@ def main() -> None:
         batch, steps = (args.batch, args.steps) if resolution < 128 else (args.batch_large, args.steps_large)
         keras.utils.set_random_seed(0)
         core = build_model("b0", num_classes=data.num_classes, input_shape=(resolution, resolution, 3))
-        model = raw_image_model(core)
+        model = serving_model(resized(core, resolution, "core"), "b0-raw")
         model.compile(
             keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(),
             jit_compile=args.jit_compile,

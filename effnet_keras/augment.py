@@ -220,13 +220,3 @@ def resize_layer(resolution: int, interpolation: str = "bilinear") -> keras.laye
         name="resize",
     )
 
-
-def raw_image_model(
-    model: keras.Model, image_shape: tuple[int, int, int] = (32, 32, 3), name: str | None = None
-) -> keras.Model:
-    """Wrap `model` (float 0..255 input at its own resolution) so it takes raw uint8 images of
-    `image_shape` and resizes them on the device to the model's input resolution."""
-    resolution = model.input_shape[1]
-    inputs = keras.Input(image_shape, dtype="uint8", name="image")
-    outputs = model(resize_layer(resolution)(inputs))
-    return keras.Model(inputs, outputs, name=name or f"{model.name}_raw{image_shape[0]}")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from effnet_keras.augment import POLICIES, build_augmenter, raw_image_model, resize_layer, sample_beta
+from effnet_keras.augment import POLICIES, build_augmenter, resize_layer, sample_beta
 
 B, C = 8, 10
 
@@ -150,16 +150,3 @@ def test_mixed_precision_policy_keeps_augmentation_in_float32():
     finally:
         keras.config.set_dtype_policy(previous)
     assert out["images"].dtype == "float32" and out["labels"].dtype == "float32"
-
-
-def test_raw_image_model_takes_uint8_and_resizes_inside():
-    inner = keras.Sequential(
-        [keras.Input((64, 64, 3)), keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D()]
-    )
-    model = raw_image_model(inner)
-    assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, 32, 32, 3)
-    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    resized = np.asarray(resize_layer(64)(images))
-    assert resized.shape == (2, 64, 64, 3) and resized.dtype == np.float32
-    np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(resized)), rtol=1e-5, atol=1e-5)
-    assert not any("random" in layer.name or "augment" in layer.name for layer in model.layers)

@@ -15,6 +15,7 @@ import pytest
 
 import effnet_keras as ek
 from effnet_keras import rundir, settings, train_cli, training
+from effnet_keras.augment import resize_layer
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_DATA = ["--dataset", "synthetic", "--synthetic-train", "1024", "--synthetic-test", "256"]
@@ -213,3 +214,15 @@ def test_transfer_learning_loads_the_backbone_and_freezes_it(tmp_path, tiny_conf
         np.testing.assert_array_equal(a, b)
     assert [w.name for w in model.trainable_weights] == ["kernel", "bias"]  # only the new head trains
     assert model.get_layer("top_dropout").rate == 0.1 and model.output_shape == (None, 10)
+
+
+def test_serving_model_takes_uint8_and_resizes_inside():
+    inner = keras.Sequential(
+        [keras.Input((64, 64, 3)), keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D()]
+    )
+    model = training.serving_model(training.resized(inner, 64, "core"), "serving")
+    assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, 32, 32, 3)
+    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    up = np.asarray(resize_layer(64)(images))
+    assert up.shape == (2, 64, 64, 3) and up.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(up)), rtol=1e-5, atol=1e-5)
