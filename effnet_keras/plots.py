@@ -30,19 +30,30 @@ def plot_curves(rows: Sequence[Mapping[str, float]], path: str | Path, title: st
             values = [r.get(prefix + key) for r in rows]
             if any(v is not None for v in values):
                 ax.plot(epochs, [None if v is None else v * scale for v in values], style, label=name, markersize=4)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(label)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+        _epoch_axis(ax, key.capitalize(), label)
         ax.legend()
-    ax_loss.set_title("Loss")
-    ax_acc.set_title("Accuracy")
-    fig.suptitle(title)
+    return _save_figure(fig, path, title)
+
+
+def _epoch_axis(ax, title: str, ylabel: str) -> None:
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+
+
+def _write(fig, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _save_figure(fig, path: str | Path, title: str) -> Path:
+    fig.suptitle(title)
+    return _write(fig, path)
 
 
 def _save(fig, ax, path, title: str, xlabel: str, ylabel: str, legend: bool = False) -> Path:
@@ -52,11 +63,7 @@ def _save(fig, ax, path, title: str, xlabel: str, ylabel: str, legend: bool = Fa
     ax.grid(alpha=0.3)
     if legend:
         ax.legend(fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _write(fig, path)
 
 
 def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, title: str, xlabel: str,
@@ -107,17 +114,7 @@ def plot_histories(histories: Mapping[str, Sequence[Mapping[str, float]]], path:
         epochs = [r["epoch"] for r in rows]
         ax_loss.plot(epochs, [r["loss"] for r in rows], "-o", markersize=3, label=label)
         ax_acc.plot(epochs, [100 * r["val_accuracy"] for r in rows], "-o", markersize=3, label=label)
-    for ax, name, ylabel in ((ax_loss, "Training loss", "loss (cross-entropy)"),
-                             (ax_acc, "Validation accuracy", "accuracy (%)")):
-        ax.set_title(name)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
+    _epoch_axis(ax_loss, "Training loss", "loss (cross-entropy)")
+    _epoch_axis(ax_acc, "Validation accuracy", "accuracy (%)")
     ax_acc.legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return _save_figure(fig, path, title)
