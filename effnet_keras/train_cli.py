@@ -110,4 +110,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TrainingError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: every completed epoch is checkpointed; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
     return 0

@@ -226,3 +226,12 @@ def test_serving_model_takes_uint8_and_resizes_inside():
     up = np.asarray(resize_layer(64)(images))
     assert up.shape == (2, 64, 64, 3) and up.dtype == np.float32
     np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(up)), rtol=1e-5, atol=1e-5)
+
+
+def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    def interrupted(settings):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_cli, "train", interrupted)
+    assert train_cli.main(["--model", "simple-cnn", *SMALL_DATA]) == 130
+    assert "run the same command again to resume" in capsys.readouterr().err

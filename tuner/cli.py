@@ -200,3 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TrainingError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished trials and completed epochs are kept; run the same command again to resume.",
+              file=sys.stderr)
+        return 130
