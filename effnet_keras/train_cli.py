@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Sequence
+from typing import Callable, Sequence
 
 from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES
 from effnet_keras.recipe import OPTIMIZERS, SCHEDULES
@@ -100,18 +100,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    settings = settings_from_args(build_parser().parse_args(argv))
+def run_cli(call: Callable[[], int | None], interrupted: str, usage_errors: tuple = (UsageError,)) -> int:
+    """Run a command: one `error: ...` line instead of a traceback. Exit codes: 0 done, 2 bad input
+    (`usage_errors`, before any training), 1 other failures, 130 Ctrl-C (printing `interrupted`)."""
     try:
-        train(settings)
-    except UsageError as e:
+        return call() or 0
+    except usage_errors as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except (TrainingError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: every completed epoch is checkpointed; run the same command again to resume.",
-              file=sys.stderr)
+        print(f"interrupted: {interrupted}; run the same command again to resume.", file=sys.stderr)
         return 130
-    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = settings_from_args(build_parser().parse_args(argv))
+
+    def run() -> None:
+        train(settings)
+
+    return run_cli(run, "every completed epoch is checkpointed")

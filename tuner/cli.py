@@ -15,12 +15,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from effnet_keras.settings import TrainingError, TrainSettings, UsageError, validate
-from effnet_keras.train_cli import add_training_arguments, settings_from_args
+from effnet_keras.settings import TrainSettings, UsageError, validate
+from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
 from tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
 
 
@@ -192,15 +191,5 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except (UsageError, SpaceError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (TrainingError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted: finished trials and completed epochs are kept; run the same command again to resume.",
-              file=sys.stderr)
-        return 130
+    return run_cli(lambda: args.run(args), "finished trials and completed epochs are kept",
+                   usage_errors=(UsageError, SpaceError))
