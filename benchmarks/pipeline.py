@@ -94,7 +94,7 @@ def main() -> None:
         batch, steps = (args.batch, args.steps) if resolution < 128 else (args.batch_large, args.steps_large)
         keras.utils.set_random_seed(0)
         core = build_model("b0", num_classes=data.num_classes, input_shape=(resolution, resolution, 3))
-        model = serving_model(resized(core, resolution, "core"), "b0-raw")
+        model = serving_model(resized(core, data.image_shape, resolution, "core"), "b0-raw")
         model.compile(
             keras.optimizers.SGD(0.01), keras.losses.SparseCategoricalCrossentropy(),
             jit_compile=args.jit_compile,

@@ -40,8 +40,8 @@ class EpochTimer(keras.callbacks.Callback):
 def bare_fit(s: TrainSettings, x: np.ndarray, y: np.ndarray, epochs: int, steps: int) -> float:
     """Images/s of model.fit on in-memory tensors (epochs after the first)."""
     plan = plan_model(s)
-    model = resized(build_classifier(s, plan, 10, (plan.resolution, plan.resolution, 3), None), plan.resolution,
-                    "bare")
+    model = resized(build_classifier(s, plan, 10, (plan.resolution, plan.resolution, 3), None), x.shape[1:],
+                    plan.resolution, "bare")
     schedule = WarmupSchedule(0.01, total_steps=epochs * steps, kind="cosine")
     model.compile(optimizer=make_optimizer(s.optimizer, schedule, 5e-4),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"],

@@ -1,8 +1,9 @@
 """Augmentation and resizing as Keras layers that run on the accelerator, inside the model step.
 
-The host pipeline serves raw uint8 32x32 images. The training step calls an augmenter from
-`build_augmenter` on {"images", "labels"} batches (training only; it is not part of the model and
-never exported). The model itself starts with `resize_layer`, so the trained and exported model
+The host pipeline serves raw uint8 images of the data set's shape (CIFAR 32x32x3, Fashion-MNIST
+28x28x1). The training step calls an augmenter from `build_augmenter` on {"images", "labels"}
+batches (training only; it is not part of the model and never exported). The model itself starts
+with `resize_layer` (and `grey_to_rgb` for one-channel data), so the trained and exported model
 takes raw images. Augmentation computes in float32 whatever the global dtype policy (mixed
 precision safe), and every part except "randaugment" compiles under XLA (jit_compile=True):
 Keras's own RandomTranslation, MixUp and CutMix do not (ImageProjectiveTransformV3 and
@@ -19,7 +20,7 @@ POLICIES = ("none", "basic", "randaugment", "cutout", "mixup", "cutmix")
 
 
 class Augmenter(keras.layers.Layer):
-    """Applies augmentation steps in sequence to {"images": [B, H, W, 3] in 0..255, "labels":
+    """Applies augmentation steps in sequence to {"images": [B, H, W, C] in 0..255, "labels":
     one-hot [B, C]} and returns a new dict of float32 tensors of the same shapes.
 
     With training=False it returns the inputs unchanged (cast to float32).
@@ -209,8 +210,8 @@ def build_augmenter(policy: str = "basic", magnitude: float = 0.5, seed: int | N
 
 
 def resize_layer(resolution: int, interpolation: str = "bilinear") -> keras.layers.Layer:
-    """The model's first layer: raw images (uint8 or float, 0..255) [B, H, W, 3] -> float
-    [B, resolution, resolution, 3] in 0..255, in the compute dtype. Not random; part of the
+    """The model's first layer: raw images (uint8 or float, 0..255) [B, H, W, C] -> float
+    [B, resolution, resolution, C] in 0..255, in the compute dtype. Not random; part of the
     exported model. Rescaling(1) does the cast (Resizing alone keeps uint8 and rounds)."""
     return keras.Sequential(
         [
@@ -219,4 +220,10 @@ def resize_layer(resolution: int, interpolation: str = "bilinear") -> keras.laye
         ],
         name="resize",
     )
+
+
+def grey_to_rgb(images):
+    """One-channel images [B, H, W, 1] -> [B, H, W, 3], the grey value in every channel: a
+    built-in Concatenate layer, so saved models load without custom objects."""
+    return keras.layers.Concatenate(name="grey_to_rgb")([images, images, images])
 

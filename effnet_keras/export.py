@@ -1,9 +1,10 @@
-"""Export a training run's `model.keras` as a TensorFlow SavedModel that serves raw CIFAR images.
+"""Export a training run's `model.keras` as a TensorFlow SavedModel that serves raw images.
 
-The SavedModel's `serving_default` (and `serve`) signature takes `images`: uint8 `[batch, S, S, 3]`
-(S = the run's `image_size`, 32 for CIFAR; batch any size) and returns `probabilities`: float32
-`[batch, num_classes]`. Casting, resizing and normalisation are inside the model. `labels.txt`
-beside it holds one class name per line, in label order.
+The SavedModel's `serving_default` (and `serve`) signature takes `images`: uint8 `[batch, H, W, C]`
+(H, W, C = the run's `image_shape`: 32, 32, 3 for CIFAR, 28, 28, 1 for Fashion-MNIST; batch any
+size) and returns `probabilities`: float32 `[batch, num_classes]`. Casting, resizing, grey to three
+channels and normalisation are inside the model. `labels.txt` beside it holds one class name per
+line, in label order.
 
 Verification reloads the SavedModel with `tf.saved_model.load` in a fresh Python process that
 never imports `effnet_keras` and compares its outputs with the Keras model's on a fixed batch of
@@ -101,9 +102,11 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
     if config.get("precision") not in TOLERANCES:
         raise ExportError(f"{config_path}: 'precision' is {config.get('precision')!r}; allowed values: "
                           f"{', '.join(TOLERANCES)}.")
-    size = config.get("image_size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
-        raise ExportError(f"{config_path}: 'image_size' must be a positive integer (pixels), got {size!r}.")
+    shape = config.get("image_shape")
+    if (not isinstance(shape, list) or len(shape) != 3
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in shape)):
+        raise ExportError(f"{config_path}: 'image_shape' must be [height, width, channels] (positive integers: the "
+                          f"raw images the model takes), got {shape!r}.")
     return config
 
 
@@ -142,36 +145,38 @@ def _load_model(path: Path):
                           "training CLI; retrain or restore it from checkpoints/.") from e
 
 
-def _check_model(model, image_size: int, num_classes: int) -> None:
-    """The model must take one [batch, S, S, 3] image input and give [batch, num_classes] outputs."""
+def _check_model(model, image_shape: tuple[int, int, int], num_classes: int) -> None:
+    """The model must take one [batch, H, W, C] image input and give [batch, num_classes] outputs."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ExportError(f"The model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; the export "
                           "serves models with one image input and one probability output.")
     in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
-    want = (image_size, image_size, 3)
-    if len(in_shape) != 4 or any(d is not None and d != w for d, w in zip(in_shape[1:], want)):
-        raise ExportError(f"The model's input shape {in_shape} does not take [batch, {image_size}, {image_size}, 3] "
-                          "images (config.json 'image_size'); resizing to the model resolution belongs inside "
+    if len(in_shape) != 4 or any(d is not None and d != w for d, w in zip(in_shape[1:], image_shape)):
+        raise ExportError(f"The model's input shape {in_shape} does not take "
+                          f"[batch, {', '.join(map(str, image_shape))}] images (config.json 'image_shape'); resizing to the model resolution belongs inside "
                           "the model.")
     if len(out_shape) != 2 or out_shape[1] != num_classes:
         raise ExportError(f"The model's output shape {out_shape} does not match the {num_classes} class names in "
                           "config.json.")
 
 
-def _signature_spec(image_size: int, num_classes: int) -> dict[str, Any]:
+def _signature_spec(image_shape: tuple[int, int, int], num_classes: int) -> dict[str, Any]:
     """The serving signature as JSON: input and output names with shape and dtype."""
-    return {"inputs": {INPUT_NAME: {"shape": [None, image_size, image_size, 3], "dtype": "uint8"}},
+    return {"inputs": {INPUT_NAME: {"shape": [None, *image_shape], "dtype": "uint8"}},
             "outputs": {OUTPUT_NAME: {"shape": [None, num_classes], "dtype": "float32"}}}
 
 
-def _write_saved_model(model, path: Path, image_size: int) -> None:
-    """Write a SavedModel whose serving signature maps uint8 `images` to float32 `probabilities`."""
+def _write_saved_model(model, path: Path, image_shape: tuple[int, int, int]) -> None:
+    """Write a SavedModel whose serving signature maps uint8 `images` [batch, *image_shape] to float32
+    `probabilities`. Images of another shape fail TensorFlow's shape check (signature functions do
+    not check shapes themselves, and the model's resizing would accept them)."""
     import keras
     import tensorflow as tf
 
     input_dtype = model.inputs[0].dtype
 
     def serve(images):
+        images = tf.ensure_shape(images, (None, *image_shape))
         probabilities = model(tf.cast(images, input_dtype), training=False)
         return {OUTPUT_NAME: tf.cast(probabilities, tf.float32)}
 
@@ -179,26 +184,27 @@ def _write_saved_model(model, path: Path, image_size: int) -> None:
     archive.track(model)
     # The first endpoint is also written as `serving_default`.
     archive.add_endpoint("serve", serve, input_signature=[
-        tf.TensorSpec((None, image_size, image_size, 3), tf.uint8, name=INPUT_NAME)])
+        tf.TensorSpec((None, *image_shape), tf.uint8, name=INPUT_NAME)])
     # Inference only: leaving out the custom-gradient functions halves the export time.
     archive.write_out(str(path), options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
                       verbose=False)
 
 
-def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float, image_size: int = 32) -> dict[str, Any]:
+def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float,
+                  image_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
     """Reload `export_dir` in a fresh process without effnet_keras and compare it with `model`.
 
-    Runs the `serving_default` signature on VERIFY_IMAGES random uint8 images `[8, S, S, 3]` (and on
-    the first alone) and `model.predict` on the same images, both on the CPU. Returns
-    `{"signature": {...}, "max_abs_diff": float}`; raises ExportError when the reload fails, the
-    signature is not uint8 `[None, S, S, 3]` -> float32 `[None, num_classes]`, or the max abs
-    difference of the probabilities exceeds `tolerance`.
+    Runs the `serving_default` signature on VERIFY_IMAGES random uint8 images `[8, H, W, C]`
+    (`image_shape`, default the model's input shape; and on the first alone) and `model.predict`
+    on the same images, both on the CPU. Returns `{"signature": {...}, "max_abs_diff": float}`;
+    raises ExportError when the reload fails, the signature is not uint8 `[None, H, W, C]` ->
+    float32 `[None, num_classes]`, or the max abs difference of the probabilities exceeds `tolerance`.
     """
     import tensorflow as tf
 
     export_dir = Path(export_dir)
-    images = np.random.default_rng(VERIFY_SEED).integers(0, 256, (VERIFY_IMAGES, image_size, image_size, 3),
-                                                         dtype=np.uint8)
+    image_shape = tuple(image_shape or model.inputs[0].shape[1:])
+    images = np.random.default_rng(VERIFY_SEED).integers(0, 256, (VERIFY_IMAGES, *image_shape), dtype=np.uint8)
     with tf.device("/CPU:0"):
         expected = np.asarray(model.predict(tf.constant(images, model.inputs[0].dtype), batch_size=VERIFY_IMAGES,
                                             verbose=0), np.float64)
@@ -221,7 +227,7 @@ def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float, ima
             signature = json.load(f)
         with np.load(result_path + ".npz") as arrays:
             batch, single = arrays["batch"], arrays["single"]
-    want = _signature_spec(image_size, expected.shape[-1])
+    want = _signature_spec(image_shape, expected.shape[-1])
     if signature != want:
         raise ExportError(f"The reloaded {SIGNATURE!r} signature is {signature}, expected {want}.")
     diff = float(max(np.abs(batch - expected).max(), np.abs(single - expected[:1]).max()))
@@ -236,8 +242,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
                verify: bool = True) -> dict[str, Any]:
     """Export RUN_DIR/model.keras as a SavedModel in `out_dir` (default RUN_DIR/export), with labels.txt.
 
-    Signature `serving_default`: `images` uint8 `[None, S, S, 3]` -> `probabilities` float32
-    `[None, num_classes]`, S = config.json `image_size`. With `verify`, the export must reload in a
+    Signature `serving_default`: `images` uint8 `[None, H, W, C]` -> `probabilities` float32
+    `[None, num_classes]`, (H, W, C) = config.json `image_shape`. With `verify`, the export must reload in a
     fresh process without effnet_keras and match the Keras model within TOLERANCES[precision].
     An existing export at `out_dir` is replaced only by one that passed. Returns
     `{"path", "labels", "precision", "signature", "verified", "max_abs_diff", "tolerance", "ok"}`
@@ -247,15 +253,15 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
     run = Path(run_dir).resolve()
     config = _read_run(run)
     out = Path(out_dir).resolve() if out_dir is not None else run / "export"
-    names, size, precision = config["class_names"], config["image_size"], config["precision"]
+    names, shape, precision = config["class_names"], tuple(config["image_shape"]), config["precision"]
 
     staging = _prepare_out_dir(out, run)
     try:
         model = _load_model(run / "model.keras")
-        _check_model(model, size, len(names))
-        _write_saved_model(model, staging, size)
+        _check_model(model, shape, len(names))
+        _write_saved_model(model, staging, shape)
         (staging / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
-        checked = verify_export(staging, model, tolerance=TOLERANCES[precision], image_size=size) if verify else {}
+        checked = verify_export(staging, model, tolerance=TOLERANCES[precision], image_shape=shape) if verify else {}
         if out.exists():
             old = _sibling(out, "old")
             os.replace(out, old)
@@ -267,7 +273,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
         raise ExportError(f"Cannot write the export to {out}: {e}. Pass a writable OUT_DIR.") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    signature = checked.get("signature", {SIGNATURE: _signature_spec(size, len(names))})
+    signature = checked.get("signature", {SIGNATURE: _signature_spec(shape, len(names))})
     return {"path": str(out), "labels": str(out / "labels.txt"), "precision": precision, "signature": signature,
             "verified": verify, "max_abs_diff": checked.get("max_abs_diff"), "tolerance": TOLERANCES[precision],
             "ok": True if verify else None}
@@ -284,8 +290,8 @@ def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     parser = subparsers.add_parser(
         "export", help="write a run's model as a TensorFlow SavedModel serving raw uint8 images",
         description="Export RUN_DIR/model.keras as a TensorFlow SavedModel: signature serving_default takes "
-                    "uint8 images [batch, 32, 32, 3] and returns float32 probabilities [batch, classes]; "
-                    "labels.txt lists the class names. Prints a JSON summary.")
+                    "uint8 images [batch, H, W, C] of the run's raw image shape and returns float32 probabilities "
+                    "[batch, classes]; labels.txt lists the class names. Prints a JSON summary.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="training run directory (model.keras, config.json)")
     parser.add_argument("out_dir", metavar="OUT_DIR", nargs="?", default=None,
                         help="where to write the SavedModel (default: RUN_DIR/export)")

@@ -13,7 +13,7 @@ from effnet_keras import runtime
 from effnet_keras.augment import build_augmenter
 from effnet_keras.baselines import BASELINES, DEFAULT_RESOLUTION
 from effnet_keras.configs import MIN_RESOLUTION, load_config
-from effnet_keras.data import DATASETS
+from effnet_keras.data import DATASETS, DataError, Selection, parse_classes, parse_expected_counts, select_dataset
 from effnet_keras.recipe import OPTIMIZERS, WarmupSchedule
 from effnet_keras.scaling import compound_scale, override
 from effnet_keras.weights import fetch_imagenet_weights
@@ -39,6 +39,8 @@ class TrainSettings:
     label_mode: str = "fine"
     synthetic_train: int = 5000
     synthetic_test: int = 1000
+    classes: str | None = None
+    expected_counts: str | None = None
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
@@ -122,9 +124,31 @@ def plan_model(s: TrainSettings) -> ModelPlan:
     return ModelPlan(config["name"], config["train_resolution"], config=config)
 
 
+def dataset_arguments(s: TrainSettings) -> dict[str, Any]:
+    """The keyword arguments of `load_dataset` that the data flags of `s` give (--classes and
+    --expected-counts parsed); UsageError for unparsable ones."""
+    try:
+        classes, expected_counts = parse_classes(s.classes), parse_expected_counts(s.expected_counts)
+    except DataError as e:
+        raise UsageError(str(e)) from None
+    return {"name": s.dataset, "source": s.source, "data_dir": s.data_dir, "val_split": s.val_split,
+            "label_mode": s.label_mode, "seed": s.seed, "synthetic_train": s.synthetic_train,
+            "synthetic_test": s.synthetic_test, "classes": classes, "expected_counts": expected_counts}
+
+
+def dataset_selection(s: TrainSettings) -> Selection:
+    """What the data flags of `s` select (image shape, class names), checked without reading data;
+    UsageError saying what to change."""
+    args = dataset_arguments(s)
+    try:
+        return select_dataset(args["name"], args["label_mode"], args["classes"], args["expected_counts"])
+    except DataError as e:
+        raise UsageError(str(e)) from None
+
+
 def _check_resolution(resolution: int) -> None:
     if resolution < MIN_RESOLUTION:
-        raise UsageError(f"--resolution {resolution} is below {MIN_RESOLUTION} pixels; CIFAR images are up-sampled, "
+        raise UsageError(f"--resolution {resolution} is below {MIN_RESOLUTION} pixels; small images are up-sampled, "
                          f"so use {MIN_RESOLUTION} or more.")
 
 
@@ -154,6 +178,7 @@ def validate(s: TrainSettings) -> ModelPlan:
     """All checks that need no data and no training; raises UsageError with what to change."""
     if s.dataset not in DATASETS:
         raise UsageError(f"Unknown dataset {s.dataset!r}; allowed values: {', '.join(DATASETS)}.")
+    dataset_selection(s)
     if s.optimizer not in OPTIMIZERS:
         raise UsageError(f"Unknown optimizer {s.optimizer!r}; allowed values: {', '.join(OPTIMIZERS)}.")
     for name, value, low in (("--epochs", s.epochs, 1), ("--batch-size", s.batch_size, 1)):

@@ -37,13 +37,18 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """Data, recipe and hardware flags: shared by train.py and every tuner command."""
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default=D.dataset, choices=DATASETS)
-    g.add_argument("--data-dir", help="folder with the official CIFAR archives, or TFDS data_dir")
+    g.add_argument("--data-dir", help="folder with the data set's official files (CIFAR archives, Fashion-MNIST IDX "
+                   "files), or TFDS data_dir; decoded arrays are cached in its effnet_keras_cache/ (default: "
+                   "~/.cache/effnet_keras/)")
     g.add_argument("--source", default=D.source, choices=SOURCES)
     g.add_argument("--val-split", type=float, help="hold out this fraction of train for validation "
                    "(default: validate on the test split)")
     g.add_argument("--label-mode", default=D.label_mode, choices=LABEL_MODES)
     g.add_argument("--synthetic-train", type=int, default=D.synthetic_train, help="synthetic set: train images")
     g.add_argument("--synthetic-test", type=int, default=D.synthetic_test, help="synthetic set: test images")
+    g.add_argument("--classes", help="keep only these labels, relabelled 0..k-1 in this order, e.g. 3,4,5")
+    g.add_argument("--expected-counts", metavar="TRAIN,TEST|any", help="images the files must hold (default: the "
+                   "official counts); for copies you made yourself")
     g = p.add_argument_group("recipe")
     g.add_argument("--epochs", type=int, default=D.epochs)
     g.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch, split over replicas")
@@ -89,7 +94,7 @@ def settings_from_args(args: argparse.Namespace, **overrides) -> TrainSettings:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="train.py", description="Train an EfficientNet, EfficientNetV2 or baseline on "
-                                "CIFAR or the synthetic set; resumable, exportable.",
+                                "CIFAR, Fashion-MNIST or the synthetic set; resumable, exportable.",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add_model_arguments(p)
     add_training_arguments(p)

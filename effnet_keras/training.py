@@ -2,8 +2,8 @@
 
 A run lives in one directory (see `rundir`): config.json (every resolved setting, versions,
 device), history.csv, TensorBoard logs, checkpoints/ (model + optimizer after every epoch, for
-resume), model.keras (best by val_accuracy; raw uint8 [B, 32, 32, 3] in, float32 probabilities
-out), metrics.json and curves.png.
+resume), model.keras (best by val_accuracy; raw uint8 [B, H, W, C] of the data set's image shape
+in, float32 probabilities out), metrics.json and curves.png.
 """
 
 from __future__ import annotations
@@ -21,16 +21,16 @@ import numpy as np
 import tensorflow as tf
 
 from effnet_keras import runtime
-from effnet_keras.augment import build_augmenter, resize_layer
+from effnet_keras.augment import build_augmenter, grey_to_rgb, resize_layer
 from effnet_keras.baselines import build_baseline
 from effnet_keras.builder import build_model, head_dtype
+from effnet_keras.configs import MIN_RESOLUTION
 from effnet_keras.data import load_dataset, make_pipeline
 from effnet_keras.flops import count_macs
 from effnet_keras.recipe import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, WarmupSchedule, make_optimizer, scaled_lr
 from effnet_keras.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint
-from effnet_keras.settings import ModelPlan, TrainingError, TrainSettings, UsageError, validate
-
-IMAGE_SHAPE = (32, 32, 3)
+from effnet_keras.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, dataset_arguments,
+                                   validate)
 
 
 @dataclass(frozen=True)
@@ -46,8 +46,8 @@ class Stage:
 
 def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
     """One stage, or EfficientNetV2 progressive learning: image size (from half the resolution,
-    even pixels), augmentation magnitude (from 0) and dropout (from 0.1) grow linearly to their
-    final values over `progressive_stages` equal stages."""
+    even pixels, at least MIN_RESOLUTION), augmentation magnitude (from 0) and dropout (from 0.1)
+    grow linearly to their final values over `progressive_stages` equal stages."""
     if not s.progressive:
         return [Stage(0, s.epochs, plan.resolution, s.augment_magnitude, None)]
     count = max(1, min(s.progressive_stages, s.epochs))
@@ -55,7 +55,8 @@ def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
     stages = []
     for i in range(count):
         frac = i / (count - 1) if count > 1 else 1.0
-        size = plan.resolution if frac == 1 else max(32, 2 * round((0.5 + 0.5 * frac) * plan.resolution / 2))
+        size = plan.resolution if frac == 1 else max(MIN_RESOLUTION,
+                                                      2 * round((0.5 + 0.5 * frac) * plan.resolution / 2))
         stages.append(Stage(round(i * s.epochs / count), round((i + 1) * s.epochs / count), size,
                             frac * s.augment_magnitude, min(0.1, final_dropout) * (1 - frac) + final_dropout * frac))
     return stages
@@ -79,15 +80,20 @@ def build_classifier(s: TrainSettings, plan: ModelPlan, num_classes: int, input_
     return keras.Model(inputs, outputs, name=f"efficientnet-{plan.name}-transfer")
 
 
-def resized(classifier: keras.Model, resolution: int, name: str) -> keras.Model:
-    """Float 32x32 images -> resize to `resolution` on the device -> classifier."""
-    image = keras.Input(IMAGE_SHAPE, name="image")
-    return keras.Model(image, classifier(resize_layer(resolution)(image)), name=name)
+def resized(classifier: keras.Model, image_shape: tuple[int, int, int], resolution: int, name: str) -> keras.Model:
+    """Float raw images [B, *image_shape] (0..255) -> resized to `resolution` px and, when grey,
+    repeated into three channels on the device -> classifier."""
+    image = keras.Input(image_shape, name="image")
+    x = resize_layer(resolution)(image)
+    if image_shape[-1] == 1:
+        x = grey_to_rgb(x)
+    return keras.Model(image, classifier(x), name=name)
 
 
 def serving_model(core: keras.Model, name: str) -> keras.Model:
-    """Raw uint8 [B, 32, 32, 3] -> float32 probabilities; what model.keras and the SavedModel hold."""
-    raw = keras.Input(IMAGE_SHAPE, dtype="uint8", name="raw_image")
+    """Raw uint8 [B, H, W, C] (the core's input shape) -> float32 probabilities; what model.keras
+    and the SavedModel hold."""
+    raw = keras.Input(core.input_shape[1:], dtype="uint8", name="raw_image")
     return keras.Model(raw, core(raw), name=name)
 
 
@@ -161,9 +167,7 @@ def train(s: TrainSettings, log=print) -> dict:
         log(f"Run {run.path} is already complete ({state['epochs_done']} epochs); pass --restart to train again.")
         return json.loads((run.path / "metrics.json").read_text())
 
-    data = load_dataset(s.dataset, source=s.source, data_dir=s.data_dir, val_split=s.val_split,
-                        label_mode=s.label_mode, seed=s.seed, synthetic_train=s.synthetic_train,
-                        synthetic_test=s.synthetic_test)
+    data = load_dataset(**dataset_arguments(s))
     keras.utils.set_random_seed(s.seed)
     runtime.set_precision(precision)
     steps = s.steps_per_epoch or math.ceil(len(data.x_train) / s.batch_size)
@@ -178,7 +182,7 @@ def train(s: TrainSettings, log=print) -> dict:
     with strategy.scope():
         classifier = build_classifier(s, plan, data.num_classes, (None, None, 3) if s.progressive else final_shape,
                                       s.weights)
-        eval_core = resized(classifier, plan.resolution, f"{plan.name}-core")
+        eval_core = resized(classifier, data.image_shape, plan.resolution, f"{plan.name}-core")
         serving = serving_model(eval_core, f"{plan.name}-{plan.resolution}px")
         optimizer = make_optimizer(s.optimizer, schedule, weight_decay, s.ema)
         if state:
@@ -190,7 +194,7 @@ def train(s: TrainSettings, log=print) -> dict:
     macs, params = count_macs(counted), classifier.count_params()
     run.write_json("config.json", {
         "command": sys.argv, "settings": dataclasses.asdict(s), "model_name": plan.name,
-        "model_config": plan.config, "resolution": plan.resolution, "image_size": IMAGE_SHAPE[0],
+        "model_config": plan.config, "resolution": plan.resolution, "image_shape": data.image_shape,
         "stages": [dataclasses.asdict(st) for st in stages], "dataset": data.name, "data_source": data.source,
         "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
         "val_images": len(data.x_val), "precision": precision, "strategy": type(strategy).__name__,
@@ -213,7 +217,7 @@ def train(s: TrainSettings, log=print) -> dict:
                     layer.rate = stage.dropout
         with strategy.scope():
             train_core = eval_core if stage.resolution == plan.resolution else resized(
-                classifier, stage.resolution, f"{plan.name}-core-{stage.resolution}px")
+                classifier, data.image_shape, stage.resolution, f"{plan.name}-core-{stage.resolution}px")
             trainer = Trainer(train_core, eval_core, build_augmenter(s.augment, stage.magnitude, seed=s.seed))
             trainer.compile(optimizer=optimizer,
                             loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),

@@ -2,6 +2,7 @@
 the synthetic set and the tf.data pipeline."""
 
 import builtins
+import codecs
 import os
 import pickle
 import subprocess
@@ -12,23 +13,14 @@ import textwrap
 import numpy as np
 import pytest
 
-from effnet_keras.data import DATASETS, DataError, load_dataset, make_pipeline, write_cifar_archive
+from effnet_keras.data import (DATASETS, DataError, load_dataset, make_pipeline, parse_classes, parse_expected_counts,
+                               select_dataset, write_cifar_archive)
 from effnet_keras.data import tfds_source
 from effnet_keras.data.spec import CIFAR10_CLASSES, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_FINE_TO_COARSE
 
 N_TRAIN, N_TEST = 60, 20
 SMALL = {"expected_counts": (N_TRAIN, N_TEST)}
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch):
-    """No test sees the real ~/.keras or ~/tensorflow_datasets."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("KERAS_HOME", raising=False)
-    monkeypatch.delenv("TFDS_DATA_DIR", raising=False)
-    return home
+pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
 def arrays(num_classes, seed=0, n_train=N_TRAIN, n_test=N_TEST):
@@ -77,10 +69,35 @@ def test_class_names():
     assert np.bincount(CIFAR100_FINE_TO_COARSE).tolist() == [5] * 20
 
 
-def test_loader_insists_on_official_counts(tmp_path):
+def test_loader_insists_on_official_counts_and_names_the_flag(tmp_path):
     write_cifar_archive(tmp_path, "cifar10", *arrays(10))
-    with pytest.raises(DataError, match=r"60 train images, expected 50000 \(the official count\)"):
+    with pytest.raises(DataError, match=r"60 train images, expected 50000 \(the official count\)\. If you made this "
+                                        r"copy yourself .* pass --expected-counts 60,20 or --expected-counts any"):
         load_dataset("cifar10", source="archive", data_dir=tmp_path)
+    with pytest.raises(DataError, match=r"20 test images, expected 30 \(--expected-counts\)"):
+        load_dataset("cifar10", source="archive", data_dir=tmp_path, expected_counts=(60, 30))
+
+
+def test_expected_counts_any_accepts_a_copy_of_any_size(tmp_path):
+    write_cifar_archive(tmp_path, "cifar10", *arrays(10, n_train=37, n_test=11))
+    data = load_dataset("cifar10", source="archive", data_dir=tmp_path, expected_counts="any")
+    assert (len(data.x_train), len(data.x_test)) == (37, 11)
+
+
+@pytest.mark.parametrize("text, parsed", [(None, None), ("any", "any"), ("200,50", (200, 50))])
+def test_expected_counts_flag_parses(text, parsed):
+    assert parse_expected_counts(text) == parsed
+
+
+@pytest.mark.parametrize("text", ["200", "200,50,1", "0,5", "a,b", "all"])
+def test_bad_expected_counts_flag_says_the_form(text):
+    with pytest.raises(DataError, match=f"--expected-counts {text!r}: expected TRAIN,TEST .* or 'any'"):
+        parse_expected_counts(text)
+
+
+def test_expected_counts_are_for_files_only():
+    with pytest.raises(DataError, match="--expected-counts applies to data read from files; synthetic is generated"):
+        load_dataset("synthetic", expected_counts="any")
 
 
 def test_cifar10_3_keeps_cat_deer_dog_relabelled(tmp_path):
@@ -92,6 +109,36 @@ def test_cifar10_3_keeps_cat_deer_dog_relabelled(tmp_path):
     np.testing.assert_array_equal(data.y_train, y_train[keep] - 3)
     np.testing.assert_array_equal(data.y_test, y_test[np.isin(y_test, [3, 4, 5])] - 3)
     assert data.class_names == ["cat", "deer", "dog"] and data.num_classes == 3
+    same = load_dataset("cifar10", source="archive", data_dir=tmp_path, classes=[3, 4, 5], **SMALL)
+    for name in ("x_train", "y_train", "x_test", "y_test", "class_names", "image_shape"):
+        np.testing.assert_array_equal(getattr(same, name), getattr(data, name))
+
+
+def test_classes_narrow_any_data_set_relabelled_in_the_given_order():
+    full = load_dataset("synthetic", synthetic_train=200, synthetic_test=50)
+    data = load_dataset("synthetic", synthetic_train=200, synthetic_test=50, classes=(7, 2))
+    keep = np.isin(full.y_train, [7, 2])
+    np.testing.assert_array_equal(data.x_train, full.x_train[keep])
+    np.testing.assert_array_equal(data.y_train, np.where(full.y_train[keep] == 7, 0, 1))
+    assert data.class_names == ["checkerboard", "square"] and data.num_classes == 2
+    assert np.bincount(data.y_test).tolist() == [5, 5] and data.x_val is data.x_test
+    split = load_dataset("synthetic", synthetic_train=200, synthetic_test=50, classes=(7, 2), val_split=0.5)
+    assert np.bincount(split.y_val).tolist() == [10, 10]  # the split is drawn from the kept classes
+
+
+def test_class_selection_needs_no_data_and_checks_the_labels():
+    selection = select_dataset("cifar100", "coarse", [19, 0])
+    assert selection.class_names == ["vehicles_2", "aquatic_mammals"] and selection.image_shape == (32, 32, 3)
+    assert select_dataset("cifar10-3").class_names == ["cat", "deer", "dog"]
+    assert select_dataset("fashion-mnist").image_shape == (28, 28, 1)
+    assert parse_classes("3,4,5") == (3, 4, 5) and parse_classes(None) is None
+    with pytest.raises(DataError, match="--classes '3,cat': expected comma-separated labels"):
+        parse_classes("3,cat")
+    for bad in ([3], [3, 3], [3, 10], [-1, 2]):
+        with pytest.raises(DataError, match=r"classes .* invalid for cifar10: give 2 or more distinct labels in 0..9"):
+            select_dataset("cifar10", classes=bad)
+    with pytest.raises(DataError, match="cifar10-3 already keeps classes 3,4,5 of cifar10; .* --dataset cifar10"):
+        select_dataset("cifar10-3", classes=[1, 2])
 
 
 def test_val_split_is_seeded_stratified_and_leaves_test_alone():
@@ -265,13 +312,57 @@ def test_the_attack_file_would_run_under_plain_pickle(tmp_path):
     assert marker.exists()
 
 
-def test_numpy1_pickles_load(tmp_path):
-    """The official files name numpy.core.multiarray (numpy 1), not numpy._core (numpy 2)."""
-    folder = write_cifar_archive(tmp_path, "cifar100", *arrays(100), packed=False)
+@pytest.mark.parametrize("protocol", [2, 5])
+def test_archives_pickled_by_python3_at_protocol_2_and_5_load(tmp_path, protocol):
+    """Protocol 2 stores bytes as _codecs.encode(text, "latin1"); protocol 5 stores arrays through
+    numpy's _frombuffer."""
+    x_train, y_train, x_test, y_test = arrays(10)
+    folder = write_cifar_archive(tmp_path, "cifar10", x_train, y_train, x_test, y_test, packed=False,
+                                 protocol=protocol)
+    blob = (folder / "data_batch_1").read_bytes()
+    assert (b"_codecs" in blob) == (protocol == 2) and (b"_frombuffer" in blob) == (protocol == 5)
+    data = load_dataset("cifar10", source="archive", data_dir=tmp_path, **SMALL)
+    np.testing.assert_array_equal(data.x_train, x_train)
+    np.testing.assert_array_equal(data.y_test, y_test)
+
+
+class _Reduce:
+    """Pickles as `function(*args)`."""
+
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+@pytest.mark.parametrize("payload, refused", [
+    (_Reduce(codecs.encode, "x" * 64, "zlib_codec"), "_codecs.encode with str and codec 'zlib_codec'"),
+    (_Reduce(codecs.encode, b"abc", "latin1"), "_codecs.encode with bytes and codec 'latin1'"),
+    (_Reduce(np.zeros(0).__reduce_ex__(5)[0], b"\0" * 8, np.dtype("O"), (1,), "C"),
+     "_frombuffer with dtype dtype\\('O'\\)"),
+    (_Reduce(np.zeros(0).__reduce_ex__(5)[0], b"\0" * 8, np.dtype("u1"), (3, 3), "C"),
+     "_frombuffer with shape \\(3, 3\\) for 8 bytes"),
+])
+def test_python3_pickle_paths_are_checked(tmp_path, payload, refused):
+    folder = write_cifar_archive(tmp_path, "cifar10", *arrays(10), packed=False)
+    batch = {b"data": np.zeros((12, 3072), np.uint8), b"labels": [0] * 12, b"x": payload}
+    (folder / "data_batch_2").write_bytes(pickle.dumps(batch, protocol=2))
+    with pytest.raises(DataError, match=f"data_batch_2: refused to unpickle: {refused}"):
+        load_dataset("cifar10", source="archive", data_dir=tmp_path, **SMALL)
+
+
+@pytest.mark.parametrize("protocol, numpy2, numpy1", [
+    (4, b"\x8c\x16numpy._core.multiarray", b"\x8c\x15numpy.core.multiarray"),
+    (5, b"\x8c\x13numpy._core.numeric", b"\x8c\x12numpy.core.numeric"),
+])
+def test_numpy1_pickles_load(tmp_path, protocol, numpy2, numpy1):
+    """The official files name numpy.core.multiarray (numpy 1), not numpy._core (numpy 2); numpy 1
+    writes protocol-5 arrays through numpy.core.numeric."""
+    folder = write_cifar_archive(tmp_path, "cifar100", *arrays(100), packed=False, protocol=protocol)
     blob = (folder / "train").read_bytes()
-    numpy2 = b"\x8c\x16numpy._core.multiarray"
     assert numpy2 in blob
-    (folder / "train").write_bytes(blob.replace(numpy2, b"\x8c\x15numpy.core.multiarray"))
+    (folder / "train").write_bytes(blob.replace(numpy2, numpy1))
     data = load_dataset("cifar100", source="archive", data_dir=tmp_path, **SMALL)
     np.testing.assert_array_equal(data.x_train, arrays(100)[0])
 
@@ -319,6 +410,16 @@ def test_tfds_source_offline_with_mock_data(tmp_path):
     assert data.x_train.shape == (12, 32, 32, 3) and data.x_train.dtype == np.uint8
     assert data.num_classes == 20 and 0 <= data.y_train.min() and data.y_train.max() < 20
     assert set(np.unique(subset.y_train)) <= {0, 1, 2}
+
+
+def test_tfds_fashion_mnist_serves_its_raw_grey_shape(tmp_path):
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=12):
+        data = load_dataset("fashion-mnist", source="tfds", data_dir=tmp_path, expected_counts=(12, 12))
+    assert data.source.startswith("tfds fashion_mnist") and data.image_shape == (28, 28, 1)
+    assert data.x_train.shape == (12, 28, 28, 1) and data.x_train.dtype == np.uint8
+    assert data.class_names[0] == "t-shirt/top" and data.class_names[-1] == "ankle boot"
 
 
 def test_auto_prefers_archive_over_tfds(tmp_path):
@@ -424,6 +525,12 @@ def test_pipeline_splits_the_global_batch_over_replicas():
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.stdout.strip().splitlines()[-1] == "[4, 4]", result.stderr[-2000:]
+
+
+def test_pipeline_serves_the_raw_grey_shape():
+    ds = make_pipeline(np.zeros((10, 28, 28, 1), np.uint8), np.arange(10), 4, training=False)
+    assert ds.element_spec[0].shape.as_list() == [None, 28, 28, 1]
+    assert ds.element_spec[0].dtype.name == "uint8"
 
 
 def test_pipeline_rejects_non_uint8_images():

@@ -54,7 +54,8 @@ def make_run(path, precision="float32"):
     """A run directory as the trainer leaves it: model.keras and config.json."""
     path.mkdir(parents=True)
     make_model(precision).save(path / "model.keras")
-    (path / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": precision, "image_size": 32}))
+    (path / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": precision,
+                                                  "image_shape": [32, 32, 3]}))
     return path
 
 
@@ -147,6 +148,36 @@ def test_cli_command_replaces_an_earlier_export(float32_run, capsys):
     assert parser.parse_args(["export", "r", "o"]).out_dir == "o"
 
 
+def test_grey_run_serves_raw_one_channel_images_and_refuses_other_shapes(tmp_path):
+    """A Fashion-MNIST run: model.keras and the SavedModel take uint8 [N, 28, 28, 1]; a client
+    sending other shapes or dtypes gets TensorFlow's signature error, never a resized result."""
+    import tensorflow as tf
+
+    from effnet_keras.training import resized, serving_model
+
+    keras.utils.set_random_seed(0)
+    classifier = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3),
+                                   keras.layers.GlobalAveragePooling2D(),
+                                   keras.layers.Dense(len(NAMES), activation="softmax")])
+    run = tmp_path / "run"
+    run.mkdir()
+    serving_model(resized(classifier, (28, 28, 1), 32, "core"), "grey").save(run / "model.keras")
+    (run / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": "float32",
+                                                 "image_shape": [28, 28, 1]}))
+    summary = export_run(run)
+    assert summary["ok"] and summary["max_abs_diff"] <= 1e-5
+    assert summary["signature"]["serving_default"]["inputs"] == {"images": {"shape": [None, 28, 28, 1],
+                                                                            "dtype": "uint8"}}
+    serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
+    assert serve(images=tf.zeros((2, 28, 28, 1), tf.uint8))["probabilities"].shape == (2, len(NAMES))
+    for wrong, error in [((2, 32, 32, 3), r"Shape of tensor images \[2,32,32,3\] is not compatible"),
+                         ((2, 56, 56, 1), r"Shape of tensor images \[2,56,56,1\] is not compatible")]:
+        with pytest.raises(tf.errors.InvalidArgumentError, match=error):
+            serve(images=tf.zeros(wrong, tf.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="expected to be a uint8 tensor"):
+        serve(images=tf.zeros((2, 28, 28, 1), tf.float32))
+
+
 def _float16_unsupported():
     try:
         keras.config.set_dtype_policy("mixed_float16")
@@ -199,7 +230,7 @@ def test_run_directory_errors_say_what_to_do(tmp_path):
     with pytest.raises(ExportError, match="does not exist"):
         export_run(tmp_path / "missing")
     (tmp_path / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": "float32",
-                                                      "image_size": 32}))
+                                                      "image_shape": [32, 32, 3]}))
     with pytest.raises(ExportError, match="no model.keras.*Train until a model is saved"):
         export_run(tmp_path)
     (tmp_path / "config.json").unlink()
@@ -208,8 +239,9 @@ def test_run_directory_errors_say_what_to_do(tmp_path):
         export_run(tmp_path)
     for bad, match in [({"precision": "float64"}, "'precision' is 'float64'; allowed values: float32"),
                        ({"class_names": []}, "'class_names' must be a non-empty list"),
-                       ({"image_size": "32"}, "'image_size' must be a positive integer")]:
-        config = {"class_names": NAMES, "precision": "float32", "image_size": 32, **bad}
+                       ({"image_shape": 32}, r"'image_shape' must be \[height, width, channels\]"),
+                       ({"image_shape": [32, 32]}, r"'image_shape' must be \[height, width, channels\]")]:
+        config = {"class_names": NAMES, "precision": "float32", "image_shape": [32, 32, 3], **bad}
         (tmp_path / "config.json").write_text(json.dumps(config))
         with pytest.raises(ExportError, match=match):
             export_run(tmp_path)
@@ -221,9 +253,13 @@ def test_model_not_matching_its_config_is_refused(tmp_path, float32_run):
     fewer = tmp_path / "fewer"
     fewer.mkdir()
     (fewer / "config.json").write_text(json.dumps({"class_names": NAMES[:3], "precision": "float32",
-                                                   "image_size": 32}))
+                                                   "image_shape": [32, 32, 3]}))
     (fewer / "model.keras").write_bytes((run / "model.keras").read_bytes())
     with pytest.raises(ExportError, match=r"output shape \(None, 5\) does not match the 3 class names"):
+        export_run(fewer)
+    (fewer / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": "float32",
+                                                   "image_shape": [28, 28, 1]}))
+    with pytest.raises(ExportError, match=r"input shape \(None, 32, 32, 3\) does not take \[batch, 28, 28, 1\]"):
         export_run(fewer)
     (fewer / "model.keras").write_bytes(b"corrupt")
     with pytest.raises(ExportError, match="Cannot load .*model.keras"):

@@ -16,6 +16,7 @@ import pytest
 import effnet_keras as ek
 from effnet_keras import rundir, settings, train_cli, training
 from effnet_keras.augment import resize_layer
+from effnet_keras.data import write_cifar_archive, write_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_DATA = ["--dataset", "synthetic", "--synthetic-train", "1024", "--synthetic-test", "256"]
@@ -110,6 +111,10 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
     (["--model", "b0", "--alpha", "1.2"], "missing: --beta, --gamma, --phi"),
     (["--model", "b0", "--weights", "/nonexistent/w.h5"], "no such file"),
     (["--model", "b0", "--augment", "sparkles"], "augmentation policy 'sparkles'"),
+    (["--model", "simple-cnn", "--classes", "3,x"], "--classes '3,x': expected comma-separated labels"),
+    (["--model", "simple-cnn", "--classes", "3,3"], "give 2 or more distinct labels in 0..9"),
+    (["--model", "simple-cnn", "--expected-counts", "5"], "--expected-counts '5': expected TRAIN,TEST"),
+    (["--model", "simple-cnn", "--expected-counts", "any"], "--expected-counts applies to data read from files"),
 ])
 def test_bad_settings_exit_2_with_one_message(args, message, capsys):
     assert train_cli.main([*args, *SMALL_DATA, "--epochs", "1"]) == 2
@@ -216,16 +221,59 @@ def test_transfer_learning_loads_the_backbone_and_freezes_it(tmp_path, tiny_conf
     assert model.get_layer("top_dropout").rate == 0.1 and model.output_shape == (None, 10)
 
 
-def test_serving_model_takes_uint8_and_resizes_inside():
+@pytest.mark.parametrize("image_shape, resolution", [((32, 32, 3), 64), ((28, 28, 1), 40)])
+def test_serving_model_takes_raw_uint8_and_resizes_inside(image_shape, resolution):
+    """Grey images are also repeated into the three channels the classifier takes."""
     inner = keras.Sequential(
-        [keras.Input((64, 64, 3)), keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D()]
+        [keras.Input((resolution, resolution, 3)), keras.layers.Conv2D(2, 3), keras.layers.GlobalAveragePooling2D()]
     )
-    model = training.serving_model(training.resized(inner, 64, "core"), "serving")
-    assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, 32, 32, 3)
-    images = np.random.default_rng(0).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
-    up = np.asarray(resize_layer(64)(images))
-    assert up.shape == (2, 64, 64, 3) and up.dtype == np.float32
-    np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(up)), rtol=1e-5, atol=1e-5)
+    model = training.serving_model(training.resized(inner, image_shape, resolution, "core"), "serving")
+    assert model.input.dtype == "uint8" and tuple(model.input.shape) == (None, *image_shape)
+    images = np.random.default_rng(0).integers(0, 256, (2, *image_shape), dtype=np.uint8)
+    up = np.asarray(resize_layer(resolution)(images))
+    assert up.shape == (2, resolution, resolution, image_shape[-1]) and up.dtype == np.float32
+    rgb = np.repeat(up, 3 // image_shape[-1], axis=-1)
+    np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(rgb)), rtol=1e-5, atol=1e-5)
+
+
+def grey_arrays(n_train, n_test, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, (n_train, 28, 28, 1), dtype=np.uint8), np.arange(n_train) % 10,
+            rng.integers(0, 256, (n_test, 28, 28, 1), dtype=np.uint8), np.arange(n_test) % 10)
+
+
+def test_fashion_mnist_files_train_on_some_classes_and_export_raw_grey_images(tmp_path):
+    data_dir, run_dir = tmp_path / "data", tmp_path / "run"
+    write_fashion_mnist(data_dir, *grey_arrays(200, 50))
+    result = cli("--model", "simple-cnn", "--dataset", "fashion-mnist", "--data-dir", str(data_dir),
+                 "--expected-counts", "200,50", "--classes", "0,9,5", "--epochs", "1", "--steps-per-epoch", "2",
+                 "--batch-size", "16", "--output-dir", str(run_dir), "--export")
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["image_shape"] == [28, 28, 1] and config["train_images"] == 60
+    assert config["class_names"] == ["t-shirt/top", "ankle boot", "sandal"]
+    model = keras.models.load_model(run_dir / "model.keras")
+    assert model.input.dtype == "uint8" and model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 3)
+    assert (run_dir / "export" / "labels.txt").read_text().splitlines() == config["class_names"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "run"]
+
+
+def test_cifar_archive_pickled_by_python3_with_own_counts_trains_with_the_flag(tmp_path, capsys):
+    data_dir = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    write_cifar_archive(data_dir, "cifar10", rng.integers(0, 256, (200, 32, 32, 3), dtype=np.uint8),
+                        np.arange(200) % 10, rng.integers(0, 256, (50, 32, 32, 3), dtype=np.uint8),
+                        np.arange(50) % 10, protocol=2)
+    args = ["--model", "simple-cnn", "--dataset", "cifar10", "--data-dir", str(data_dir), "--epochs", "1",
+            "--steps-per-epoch", "2", "--batch-size", "16"]
+    assert train_cli.main([*args, "--output-dir", str(tmp_path / "refused")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "200 train images, expected 50000" in err[0] and "--expected-counts 200,50" in err[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "refused"]
+    assert sorted(p.name for p in data_dir.iterdir()) == ["cifar-10-python.tar.gz"]  # no cache of refused data
+    result = cli(*args, "--expected-counts", "any", "--output-dir", str(tmp_path / "run"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train_images"] == 200
 
 
 def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):

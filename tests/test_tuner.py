@@ -194,6 +194,29 @@ def test_distributed_search_runs_every_point_exactly_once_and_survives_a_dead_wo
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]  # resumed, not restarted
 
 
+@pytest.mark.parametrize("command", [["search", "--candidates", "seed"], ["study"],
+                                     ["compare", "--models", "simple-cnn"]])
+def test_every_tuner_command_takes_the_data_flags_and_names_the_counts_flag(tmp_path, command, capsys):
+    import numpy as np
+
+    from effnet_keras.data import write_cifar_archive
+    from effnet_keras.train_cli import settings_from_args
+    from tuner import cli
+
+    rng = np.random.default_rng(0)
+    write_cifar_archive(tmp_path / "data", "cifar10", rng.integers(0, 256, (30, 32, 32, 3), dtype=np.uint8),
+                        np.arange(30) % 10, rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), np.arange(10))
+    args = [*command, "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--directory",
+            str(tmp_path / "tuning")]
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass --expected-counts 30,10 or --expected-counts any" in err[0]
+    assert not (tmp_path / "tuning").exists()
+    parsed = cli.build_parser().parse_args([*args, "--expected-counts", "30,10", "--classes", "3,4,5"])
+    settings = settings_from_args(parsed)
+    assert (settings.expected_counts, settings.classes) == ("30,10", "3,4,5")
+
+
 def test_scale_table_doubles_cost_per_phi(tmp_path):
     best = tmp_path / "best.json"
     from effnet_keras import get_config

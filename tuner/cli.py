@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
-from effnet_keras.settings import TrainSettings, UsageError, validate
+from effnet_keras.settings import TrainSettings, UsageError, dataset_arguments, dataset_selection, validate
 from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
 from tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
 
@@ -31,8 +31,8 @@ def _numbers(text: str, kind=float) -> list:
 
 
 def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable) -> int:
-    """Check settings and data (not on the chief), build the tuner with `make(num_classes)`, search,
-    then print and write the report (single process or worker)."""
+    """Check settings and data (the data's files not on the chief), build the tuner with
+    `make(num_classes)`, search, then print and write the report (single process or worker)."""
     import keras_tuner
 
     from effnet_keras.data import load_dataset
@@ -41,13 +41,9 @@ def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable)
     for model in models:
         validate(dataclasses.replace(settings, model=model))
     chief = keras_tuner.src.distribute.utils.is_chief_oracle()
-    num_classes = 10
     if not chief:
-        num_classes = load_dataset(settings.dataset, source=settings.source, data_dir=settings.data_dir,
-                                   val_split=settings.val_split, label_mode=settings.label_mode, seed=settings.seed,
-                                   synthetic_train=settings.synthetic_train,
-                                   synthetic_test=settings.synthetic_test).num_classes
-    tuner = make(num_classes)
+        load_dataset(**dataset_arguments(settings))
+    tuner = make(len(dataset_selection(settings).class_names))
     print(f"{len(tuner.points)} trials planned; project {tuner.project_dir}", flush=True)
     tuner.search()
     if chief:

@@ -1,23 +1,43 @@
-"""Data sets for effnet-keras: CIFAR-10, CIFAR-100, the cat/deer/dog subset `cifar10-3` and a
-built-in synthetic set, read from the official archives or TFDS into uint8 host arrays, and
-served by tf.data pipelines.
+"""Data sets for effnet-keras: CIFAR-10, CIFAR-100 (and its cat/deer/dog subset `cifar10-3`),
+Fashion-MNIST and a built-in synthetic set, read from the official files or TFDS into uint8
+host arrays of each data set's raw image shape, and served by tf.data pipelines.
 
-Modules: `spec` (facts, `Dataset`, `DataError`), `archives` (find/read/write the official
-files), `safe_pickle`, `tfds_source`, `synthetic`, `loader` (`load_dataset`), `pipeline`.
+Modules: `spec` (facts, `DatasetSpec`, `select_dataset`, `Dataset`, `DataError`), `archives`
+(find/read/write the CIFAR files), `safe_pickle`, `idx` and `fashion_mnist` (the IDX files),
+`tfds_source`, `synthetic`, `cache` (decoded arrays), `loader` (`load_dataset`), `pipeline`.
 """
 
 from effnet_keras.data.archives import write_cifar_archive
-from effnet_keras.data.loader import DATASETS, LABEL_MODES, SOURCES, load_dataset
+from effnet_keras.data.fashion_mnist import write_fashion_mnist
+from effnet_keras.data.loader import SOURCES, load_dataset
 from effnet_keras.data.pipeline import make_pipeline
-from effnet_keras.data.spec import DataError, Dataset
+from effnet_keras.data.spec import (
+    DATASETS,
+    LABEL_MODES,
+    SPECS,
+    DataError,
+    Dataset,
+    DatasetSpec,
+    Selection,
+    parse_classes,
+    parse_expected_counts,
+    select_dataset,
+)
 
 __all__ = [
     "DATASETS",
     "LABEL_MODES",
     "SOURCES",
+    "SPECS",
     "DataError",
     "Dataset",
+    "DatasetSpec",
+    "Selection",
     "load_dataset",
     "make_pipeline",
+    "parse_classes",
+    "parse_expected_counts",
+    "select_dataset",
     "write_cifar_archive",
+    "write_fashion_mnist",
 ]

@@ -26,14 +26,17 @@ from effnet_keras.data.spec import (
     CIFAR100_COARSE_CLASSES,
     CIFAR100_FINE_CLASSES,
     CIFAR100_FINE_TO_COARSE,
+    SPECS,
     DataError,
     check_split,
+    keras_datasets_folder,
     num_classes_of,
 )
 from effnet_keras.data.tfds_source import tfds_home
 
 FORMATS = ("python", "binary")
-_PIXELS = 3072
+CIFAR_IMAGE_SHAPE = SPECS["cifar10"].image_shape
+_PIXELS = int(np.prod(CIFAR_IMAGE_SHAPE))
 
 
 @dataclass(frozen=True)
@@ -86,19 +89,25 @@ class Location:
     def __str__(self) -> str:
         return f"{self.path} ({self.layout.fmt} format)"
 
+    def files(self) -> list[Path]:
+        """The files this location reads: the archive, or the batch files of the folder."""
+        if self.packed:
+            return [self.path]
+        return [self.path / name for name in self.layout.train_files + self.layout.test_files]
+
 
 def search_places(dataset: str, data_dir: str | os.PathLike | None) -> list[Path]:
     """Folders searched for `dataset`'s archives or extracted folders, in order of preference."""
     places = []
     if data_dir is not None:
         places += [Path(data_dir), Path(data_dir) / "downloads" / "manual"]
-    keras_datasets = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
+    keras_datasets = keras_datasets_folder()
     keras_target = keras_datasets / f"{LAYOUTS[(dataset, 'python')].folder}-target"
     places += [keras_datasets, keras_target, Path(tfds_home(None)) / "downloads" / "manual"]
     return list(dict.fromkeys(p.expanduser() for p in places))
 
 
-def find_archive(dataset: str, places: list[Path]) -> Location | None:
+def find(dataset: str, places: list[Path]) -> Location | None:
     """The first copy of `dataset` in `places` (each place: python before binary, folder
     before archive), or None."""
     for place in places:
@@ -113,7 +122,7 @@ def find_archive(dataset: str, places: list[Path]) -> Location | None:
 
 
 def expected_names(dataset: str) -> list[str]:
-    """One line per format naming what `find_archive` accepts for `dataset`."""
+    """One line per format naming what `find` accepts for `dataset`."""
     return [
         f"{layout.archive} or its extracted folder {layout.folder}/ ({fmt} format)"
         for fmt in FORMATS
@@ -121,9 +130,16 @@ def expected_names(dataset: str) -> list[str]:
     ]
 
 
-def read_archive(
-    location: Location, label_mode: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def how_to_get(dataset: str) -> str:
+    """What to do when no copy of `dataset` is found."""
+    return (
+        f"To fix: download {LAYOUTS[(dataset, 'python')].url} and put it, packed or extracted, into the folder "
+        f"you pass as --data-dir (or into ~/.keras/datasets/ to need no flag); or run once with network access "
+        f"and --source tfds, which downloads into --data-dir."
+    )
+
+
+def read(location: Location, label_mode: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Read (x_train, y_train, x_test, y_test): uint8 [N, 32, 32, 3] images, int64 [N] labels.
 
     `label_mode` is "fine" or "coarse" (CIFAR-100 only). Every file is checked for shape, dtype
@@ -211,8 +227,9 @@ def _decode(
         rows = np.frombuffer(blob, np.uint8).reshape(-1, record)
         labels = rows[:, 0 if label_mode == "coarse" or label_bytes == 1 else 1]
         data = rows[:, label_bytes:]
-    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    check_split(images, labels, num_classes, where)
+    height, width, channels = CIFAR_IMAGE_SHAPE
+    images = data.reshape(-1, channels, height, width).transpose(0, 2, 3, 1)
+    check_split(images, labels, CIFAR_IMAGE_SHAPE, num_classes, where)
     return images, labels.astype(np.int64)
 
 
@@ -228,13 +245,16 @@ def write_cifar_archive(
     packed: bool = True,
     coarse_train: np.ndarray | None = None,
     coarse_test: np.ndarray | None = None,
+    protocol: int = 4,
 ) -> Path:
     """Write arrays as an official-format CIFAR archive into `directory`; return its path.
 
     dataset: "cifar10" or "cifar100". Images: uint8 [N, 32, 32, 3]; labels: ints [N] (fine
     labels for CIFAR-100). fmt: "python" or "binary". packed: write the `.tar.gz` (True) or the
     extracted folder (False). coarse_train/coarse_test: CIFAR-100 super-class labels; default:
-    the official super-class of each fine label. CIFAR-10's training set is split over 5 batches.
+    the official super-class of each fine label. protocol: pickle protocol of the python format
+    (2 is what Python 3 users write to stay compatible, 5 is Python 3.14's default). CIFAR-10's
+    training set is split over 5 batches.
     """
     if (dataset, fmt) not in LAYOUTS:
         raise DataError(
@@ -248,12 +268,13 @@ def write_cifar_archive(
         (x_test, y_test, coarse_test, "test"),
     ):
         images, labels = np.asarray(images), np.asarray(labels)
-        check_split(images, labels, num_classes_of(dataset, "fine"), f"{split} arrays to write")
+        check_split(images, labels, CIFAR_IMAGE_SHAPE, num_classes_of(dataset, "fine"), f"{split} arrays to write")
         if dataset == "cifar100":
             coarse = CIFAR100_FINE_TO_COARSE[labels] if coarse is None else np.asarray(coarse)
-            check_split(images, coarse, 20, f"{split} coarse labels to write")
+            check_split(images, coarse, CIFAR_IMAGE_SHAPE, num_classes_of(dataset, "coarse"),
+                        f"{split} coarse labels to write")
         splits.append((images, labels, coarse))
-    files = _encode(layout, splits)
+    files = _encode(layout, splits, protocol)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     if not packed:
@@ -270,7 +291,7 @@ def write_cifar_archive(
     return path
 
 
-def _encode(layout: Layout, splits: list) -> dict[str, bytes]:
+def _encode(layout: Layout, splits: list, protocol: int) -> dict[str, bytes]:
     """File name -> contents for the batch and meta files of `layout`."""
     (train, train_labels, train_coarse), (test, test_labels, test_coarse) = splits
     if layout.dataset == "cifar10":
@@ -281,12 +302,12 @@ def _encode(layout: Layout, splits: list) -> dict[str, bytes]:
             files["batches.meta.txt"] = "\n".join(CIFAR10_CLASSES).encode() + b"\n"
             return files
         files = {
-            name: _pickle_batch(f"batch {name}", images, {b"labels": labels})
+            name: _pickle_batch(f"batch {name}", images, {b"labels": labels}, protocol)
             for name, (images, labels) in batches.items()
         }
         files["batches.meta"] = pickle.dumps(
             {b"label_names": [n.encode() for n in CIFAR10_CLASSES], b"num_vis": _PIXELS},
-            protocol=4,
+            protocol=protocol,
         )
         return files
     batches = {"train": (train, train_labels, train_coarse), "test": (test, test_labels, test_coarse)}
@@ -298,7 +319,7 @@ def _encode(layout: Layout, splits: list) -> dict[str, bytes]:
         files["fine_label_names.txt"] = "\n".join(CIFAR100_FINE_CLASSES).encode() + b"\n"
         return files
     files = {
-        name: _pickle_batch(name, images, {b"fine_labels": fine, b"coarse_labels": coarse})
+        name: _pickle_batch(name, images, {b"fine_labels": fine, b"coarse_labels": coarse}, protocol)
         for name, (images, fine, coarse) in batches.items()
     }
     files["meta"] = pickle.dumps(
@@ -306,7 +327,7 @@ def _encode(layout: Layout, splits: list) -> dict[str, bytes]:
             b"fine_label_names": [n.encode() for n in CIFAR100_FINE_CLASSES],
             b"coarse_label_names": [n.encode() for n in CIFAR100_COARSE_CLASSES],
         },
-        protocol=4,
+        protocol=protocol,
     )
     return files
 
@@ -322,7 +343,7 @@ def _records(images: np.ndarray, *label_columns: np.ndarray) -> bytes:
     return np.concatenate([*columns, _planar(images)], axis=1).tobytes()
 
 
-def _pickle_batch(batch_label: str, images: np.ndarray, labels: dict) -> bytes:
+def _pickle_batch(batch_label: str, images: np.ndarray, labels: dict, protocol: int) -> bytes:
     """Python-format bytes of one batch: the official dict keys, labels as lists of ints."""
     batch = {
         b"batch_label": batch_label.encode(),
@@ -330,4 +351,4 @@ def _pickle_batch(batch_label: str, images: np.ndarray, labels: dict) -> bytes:
         b"data": _planar(images),
         b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(images))],
     }
-    return pickle.dumps(batch, protocol=4)
+    return pickle.dumps(batch, protocol=protocol)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from effnet_keras.data.spec import IMAGE_SHAPE, DataError
+from effnet_keras.data.spec import DataError
 
 
 def make_pipeline(
@@ -17,7 +17,8 @@ def make_pipeline(
     deterministic: bool = False,
     drop_remainder: bool = False,
 ) -> tf.data.Dataset:
-    """Batches of (uint8 images [B, 32, 32, 3], integer labels [B]) from host arrays.
+    """Batches of (uint8 images [B, H, W, C], integer labels [B]) from host arrays of uint8
+    images [N, H, W, C] (the data set's raw shape) and labels [N].
 
     Images stay uint8 (0..255): casting, resizing and augmentation belong to the model on the
     accelerator. The arrays are held once as tensors; each batch is one gather of shuffled
@@ -32,9 +33,9 @@ def make_pipeline(
     drop_remainder: drop the last partial batch (static shapes for XLA/TPU).
     """
     images, labels = np.asarray(images), np.asarray(labels)
-    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE or labels.shape != images.shape[:1]:
+    if images.dtype != np.uint8 or images.ndim != 4 or labels.shape != images.shape[:1]:
         raise DataError(
-            f"make_pipeline needs uint8 images [N, 32, 32, 3] and labels [N]; got "
+            f"make_pipeline needs uint8 images [N, H, W, C] and labels [N]; got "
             f"{images.dtype} {list(images.shape)} and {list(labels.shape)}."
         )
     if batch_size < 1:

@@ -1,25 +1,30 @@
-"""Facts about the supported data sets, the `Dataset` container and the `DataError` they raise."""
+"""Facts about the supported data sets (`DatasetSpec`, `SPECS`), class selection (`select_dataset`),
+the `Dataset` container and the `DataError` they raise."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-DOWNLOAD_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
-
-IMAGE_SHAPE = (32, 32, 3)
-"""Height, width, channels of every image this package serves (uint8, 0..255)."""
-
-OFFICIAL_COUNTS = {"cifar10": (50000, 10000), "cifar100": (50000, 10000)}
-"""Images in the official (train, test) splits."""
+CIFAR_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
+FASHION_MNIST_PAGE = "https://github.com/zalandoresearch/fashion-mnist"
 
 CIFAR10_CLASSES = (
     "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
 )
 
-CIFAR10_3_LABELS = (3, 4, 5)
-"""The CIFAR-10 labels (cat, deer, dog) kept by `cifar10-3`, relabelled 0, 1, 2 in this order."""
+FASHION_MNIST_CLASSES = (
+    "t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot",
+)
+
+SYNTHETIC_CLASSES = (
+    "disc", "ring", "square", "cross", "horizontal_stripes",
+    "vertical_stripes", "diagonal_stripes", "checkerboard", "triangle", "dots",
+)
 
 _SUPERCLASSES = {
     "aquatic_mammals": ("beaver", "dolphin", "otter", "seal", "whale"),
@@ -55,26 +60,175 @@ CIFAR100_FINE_TO_COARSE = np.array(
 """Super-class index of each CIFAR-100 fine label, shape [100]."""
 
 
-def num_classes_of(dataset: str, label_mode: str) -> int:
-    """Classes of "cifar10" or "cifar100" under label_mode "fine" or "coarse" (CIFAR-100 only)."""
-    return {"cifar10": 10, "cifar100": 100 if label_mode == "fine" else 20}[dataset]
-
-
 class DataError(ValueError):
     """A data set could not be found, read or validated; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What a data set is, before any file is read.
+
+    image_shape: (height, width, channels) of its raw uint8 images, as the pipeline serves them
+        and the trained model takes them.
+    class_names: label mode ("fine"; CIFAR-100 also "coarse") -> class names in label order.
+    official_counts: images in the official (train, test) splits; None for a generated set.
+    tfds_name, download_host: its TensorFlow Datasets name and the host TFDS downloads it from
+        (None: not in TFDS).
+    download_page: where people get the files.
+    """
+
+    name: str
+    image_shape: tuple[int, int, int]
+    class_names: Mapping[str, tuple[str, ...]]
+    official_counts: tuple[int, int] | None = None
+    tfds_name: str | None = None
+    download_host: str | None = None
+    download_page: str | None = None
+
+
+SPECS = {
+    "cifar10": DatasetSpec("cifar10", (32, 32, 3), {"fine": CIFAR10_CLASSES}, (50000, 10000), "cifar10",
+                           "www.cs.toronto.edu", CIFAR_PAGE),
+    "cifar100": DatasetSpec("cifar100", (32, 32, 3),
+                            {"fine": CIFAR100_FINE_CLASSES, "coarse": CIFAR100_COARSE_CLASSES}, (50000, 10000),
+                            "cifar100", "www.cs.toronto.edu", CIFAR_PAGE),
+    "fashion-mnist": DatasetSpec("fashion-mnist", (28, 28, 1), {"fine": FASHION_MNIST_CLASSES}, (60000, 10000),
+                                 "fashion_mnist", "fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+                                 FASHION_MNIST_PAGE),
+    "synthetic": DatasetSpec("synthetic", (32, 32, 3), {"fine": SYNTHETIC_CLASSES}),
+}
+"""Every data set `load_dataset` reads, by name."""
+
+ALIASES = {"cifar10-3": ("cifar10", (3, 4, 5))}
+"""Names for a data set narrowed to some classes: cifar10-3 is cat, deer, dog of CIFAR-10."""
+
+DATASETS = tuple(sorted([*SPECS, *ALIASES]))
+"""Every name `load_dataset` takes."""
+LABEL_MODES = ("fine", "coarse")
+
+
+def num_classes_of(dataset: str, label_mode: str) -> int:
+    """Classes of data set `dataset` (a key of SPECS) under `label_mode`."""
+    return len(SPECS[dataset].class_names[label_mode])
+
+
+def keras_datasets_folder() -> Path:
+    """Where `keras.datasets.*.load_data()` caches downloads: $KERAS_HOME/datasets or ~/.keras/datasets."""
+    return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser() / "datasets"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A data set under a label mode, maybe narrowed to some of its classes: what `load_dataset`
+    serves. `classes` holds the source labels kept, in the order of their new labels 0..k-1
+    (None keeps every class with its own label); `expected_counts` the (train, test) images the
+    source must hold (None: the official counts; "any")."""
+
+    name: str
+    spec: DatasetSpec
+    label_mode: str
+    classes: tuple[int, ...] | None
+    expected_counts: tuple[int, int] | str | None = None
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return self.spec.image_shape
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.spec.class_names[self.label_mode]
+        return [names[i] for i in self.classes] if self.classes is not None else list(names)
+
+    def narrow(self, images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The images of the kept classes (in their original order) and their new labels."""
+        if self.classes is None:
+            return images, labels
+        new_label = np.full(num_classes_of(self.spec.name, self.label_mode), -1, np.int64)
+        new_label[list(self.classes)] = np.arange(len(self.classes))
+        keep = new_label[labels] >= 0
+        return images[keep], new_label[labels[keep]]
+
+
+def select_dataset(name: str, label_mode: str = "fine", classes: Sequence[int] | None = None,
+                   expected_counts: tuple[int, int] | str | None = None) -> Selection:
+    """Check `name` (one of DATASETS), `label_mode`, `classes` (source labels to keep, relabelled
+    0..k-1 in this order; at least 2, distinct) and `expected_counts` ((train, test) images, "any",
+    or None for the official counts; only for data read from files) without reading any data;
+    raise DataError saying what to change."""
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
+    base, alias_classes = ALIASES.get(name, (name, None))
+    spec = SPECS[base]
+    if label_mode not in spec.class_names:
+        raise DataError(
+            f"label_mode={label_mode!r} is invalid for {name}: use 'fine', or 'coarse' with "
+            f"cifar100 (its 20 super-classes)."
+        )
+    if expected_counts is not None and spec.official_counts is None:
+        raise DataError(f"--expected-counts applies to data read from files; {name} is generated with "
+                        f"--synthetic-train and --synthetic-test images.")
+    if expected_counts not in (None, "any") and not (
+            isinstance(expected_counts, tuple) and len(expected_counts) == 2
+            and all(isinstance(n, int) and n >= 1 for n in expected_counts)):
+        raise DataError(f"expected_counts={expected_counts!r}: give (train, test) image counts, 'any' or None "
+                        f"(the official counts).")
+    if classes is not None and alias_classes is not None:
+        raise DataError(
+            f"{name} already keeps classes {','.join(map(str, alias_classes))} of {base}; to choose "
+            f"others use --dataset {base} --classes ..."
+        )
+    if classes is None:
+        return Selection(name, spec, label_mode, alias_classes, expected_counts)
+    count = num_classes_of(base, label_mode)
+    classes = tuple(classes)
+    if (len(classes) < 2 or len(set(classes)) != len(classes)
+            or not all(isinstance(c, (int, np.integer)) and 0 <= c < count for c in classes)):
+        raise DataError(
+            f"classes {list(classes)} are invalid for {name}: give 2 or more distinct labels in "
+            f"0..{count - 1}, e.g. --classes 3,4,5."
+        )
+    return Selection(name, spec, label_mode, tuple(int(c) for c in classes), expected_counts)
+
+
+def parse_classes(text: str | None) -> tuple[int, ...] | None:
+    """`--classes 3,4,5` -> (3, 4, 5); None stays None. Raises DataError for anything else."""
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise DataError(f"--classes {text!r}: expected comma-separated labels, e.g. 3,4,5.") from None
+
+
+def parse_expected_counts(text: str | None) -> tuple[int, int] | str | None:
+    """`--expected-counts 200,50` -> (200, 50); "any" stays "any"; None (the official counts) stays
+    None. Raises DataError for anything else."""
+    if text is None or text == "any":
+        return text
+    try:
+        train, test = (int(part) for part in text.split(","))
+    except ValueError:
+        train = test = 0
+    if train < 1 or test < 1:
+        raise DataError(
+            f"--expected-counts {text!r}: expected TRAIN,TEST image counts (positive integers, e.g. "
+            f"200,50) or 'any'."
+        )
+    return train, test
 
 
 @dataclass
 class Dataset:
     """A data set in host memory.
 
-    Images are uint8 arrays [N, 32, 32, 3] (0..255), labels int64 arrays [N] in 0..num_classes-1.
-    Without a validation split, `x_val`/`y_val` are the test split itself.
+    Images are uint8 arrays [N, *image_shape] (0..255), labels int64 arrays [N] in
+    0..num_classes-1. Without a validation split, `x_val`/`y_val` are the test split itself.
     """
 
     name: str
     source: str
     class_names: list[str]
+    image_shape: tuple[int, int, int]
     x_train: np.ndarray
     y_train: np.ndarray
     x_val: np.ndarray
@@ -87,15 +241,20 @@ class Dataset:
         return len(self.class_names)
 
 
+def batch_shape(image_shape: Sequence[int]) -> str:
+    """(28, 28, 1) -> "[N, 28, 28, 1]", for messages."""
+    return f"[N, {', '.join(map(str, image_shape))}]"
+
+
 def check_split(
-    images: np.ndarray, labels: np.ndarray, num_classes: int, where: str
+    images: np.ndarray, labels: np.ndarray, image_shape: tuple[int, ...], num_classes: int, where: str
 ) -> None:
-    """Raise `DataError` naming `where` unless images are uint8 [N, 32, 32, 3] and labels [N]
+    """Raise `DataError` naming `where` unless images are uint8 [N, *image_shape] and labels [N]
     integers in 0..num_classes-1."""
-    if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
+    if images.dtype != np.uint8 or images.shape[1:] != tuple(image_shape):
         raise DataError(
             f"{where}: images are {images.dtype} {list(images.shape)}, expected uint8 "
-            f"[N, 32, 32, 3]; the file is corrupt or not a CIFAR file."
+            f"{batch_shape(image_shape)}; the file is corrupt or belongs to another data set."
         )
     if labels.ndim != 1 or len(labels) != len(images) or not np.issubdtype(labels.dtype, np.integer):
         raise DataError(

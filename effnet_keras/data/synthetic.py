@@ -9,14 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from effnet_keras.data.spec import DataError
+from effnet_keras.data.spec import SPECS, SYNTHETIC_CLASSES, DataError
 
-SYNTHETIC_CLASSES = (
-    "disc", "ring", "square", "cross", "horizontal_stripes",
-    "vertical_stripes", "diagonal_stripes", "checkerboard", "triangle", "dots",
-)
-
-_SIZE = 32
+_SIZE, _, _CHANNELS = SPECS["synthetic"].image_shape
 
 
 def make_synthetic(
@@ -41,9 +36,9 @@ def _generate(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]
         for low, high in ((9, 23), (9, 23), (5, 9), (5, 9), (0, 2 * np.pi))
     )
     dots = rng.uniform(3, 29, size=(n, 4, 2, 1, 1)).astype(np.float32)
-    background = rng.uniform(0, 255, size=(n, 1, 1, 3)).astype(np.float32)
-    foreground = (background + rng.uniform(90, 166, size=(n, 1, 1, 3)).astype(np.float32)) % 256
-    images = rng.standard_normal(size=(n, _SIZE, _SIZE, 3), dtype=np.float32) * 20
+    background = rng.uniform(0, 255, size=(n, 1, 1, _CHANNELS)).astype(np.float32)
+    foreground = (background + rng.uniform(90, 166, size=(n, 1, 1, _CHANNELS)).astype(np.float32)) % 256
+    images = rng.standard_normal(size=(n, _SIZE, _SIZE, _CHANNELS), dtype=np.float32) * 20
     for label in range(len(SYNTHETIC_CLASSES)):
         i = labels == label
         mask = _figure(label, center_y[i], center_x[i], radius[i], period[i], phase[i], dots[i])
