@@ -22,7 +22,7 @@ import numpy as np  # noqa: E402
 
 from effnet_keras.data import load_dataset  # noqa: E402
 from effnet_keras.recipe import WarmupSchedule, make_optimizer  # noqa: E402
-from effnet_keras.settings import TrainSettings, plan_model  # noqa: E402
+from effnet_keras.settings import TrainSettings, plan_model, training_recipe  # noqa: E402
 from effnet_keras.training import build_classifier, resized, train  # noqa: E402
 
 
@@ -42,8 +42,10 @@ def bare_fit(s: TrainSettings, x: np.ndarray, y: np.ndarray, epochs: int, steps:
     plan = plan_model(s)
     model = resized(build_classifier(s, plan, 10, (plan.resolution, plan.resolution, 3), None), x.shape[1:],
                     plan.resolution, "bare")
+    recipe = training_recipe(s)
     schedule = WarmupSchedule(0.01, total_steps=epochs * steps, kind="cosine")
-    model.compile(optimizer=make_optimizer(s.optimizer, schedule, 5e-4),
+    model.compile(optimizer=make_optimizer(recipe.optimizer, schedule, recipe.weight_decay, None,
+                                           recipe.decay_norm_and_bias),
                   loss=keras.losses.CategoricalCrossentropy(label_smoothing=0.1), metrics=["accuracy"],
                   jit_compile=False)
     timer = EpochTimer()

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from keras import initializers, layers
 
 CONV_INITIALIZER = initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="truncated_normal")
-DENSE_INITIALIZER = initializers.VarianceScaling(scale=1.0 / 3.0, mode="fan_out", distribution="uniform")
 
 
 @dataclass(frozen=True)

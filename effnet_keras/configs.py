@@ -45,6 +45,9 @@ REQUIRED_KEYS = (
     "preprocessing",
     "blocks",
 )
+OPTIONAL_KEYS = {"stem_strides": 2}
+"""Keys a config may omit, with the value they take: `stem_strides` 1 keeps the stem at full
+resolution (output stride 16 instead of 32), for small inputs trained from scratch."""
 BLOCK_KEYS = ("type", "kernel", "repeats", "filters_in", "filters_out", "expand_ratio", "strides", "se_ratio")
 
 # (type, kernel, repeats, filters_in, filters_out, expand_ratio, strides, se_ratio)
@@ -146,6 +149,7 @@ def get_config(name: str) -> dict:
         "activation": "swish",
         "preprocessing": prep,
         "blocks": [_stage_dict(s) for s in stages],
+        **OPTIONAL_KEYS,
     }
 
 
@@ -178,6 +182,8 @@ def validate_config(config: Mapping[str, Any]) -> dict:
     if not isinstance(config, Mapping):
         raise ValueError(f"A config must be a dict, got {type(config).__name__}.")
     _require_keys(config, REQUIRED_KEYS, "")
+    config = {**OPTIONAL_KEYS, **config}
+    _require_choice(config, "stem_strides", (1, 2))
     _require_choice(config, "family", FAMILIES)
     _require_choice(config, "preprocessing", PREPROCESSING)
     for key in ("width", "depth"):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from effnet_keras import runtime
@@ -14,7 +15,7 @@ from effnet_keras.augment import build_augmenter
 from effnet_keras.baselines import BASELINES, DEFAULT_RESOLUTION
 from effnet_keras.configs import MIN_RESOLUTION, load_config
 from effnet_keras.data import DATASETS, DataError, Selection, parse_classes, parse_expected_counts, select_dataset
-from effnet_keras.recipe import OPTIMIZERS, WarmupSchedule
+from effnet_keras.recipe import Recipe, WarmupSchedule, choose_recipe, customised
 from effnet_keras.scaling import compound_scale, override
 from effnet_keras.weights import fetch_imagenet_weights
 
@@ -29,7 +30,10 @@ class TrainingError(RuntimeError):
 
 @dataclass
 class TrainSettings:
-    """Every knob of a run. Field names equal the train.py flags (dashes for underscores)."""
+    """Every knob of a run. Field names equal the train.py flags (dashes for underscores).
+
+    Recipe fields left None take the value of `recipe` (see `recipe.RECIPES`).
+    """
 
     model: str = "b0"
     dataset: str = "synthetic"
@@ -39,6 +43,7 @@ class TrainSettings:
     label_mode: str = "fine"
     synthetic_train: int = 5000
     synthetic_test: int = 1000
+    train_images: int | None = None
     classes: str | None = None
     expected_counts: str | None = None
     alpha: float | None = None
@@ -53,15 +58,18 @@ class TrainSettings:
     epochs: int = 30
     batch_size: int = 128
     steps_per_epoch: int | None = None
-    optimizer: str = "sgd"
+    recipe: str = "auto"
+    optimizer: str | None = None
     lr: float | None = None
     lr_scaling: bool = True
-    schedule: str = "cosine"
-    warmup_epochs: float = 1.0
-    decay_rate: float = 0.97
-    decay_epochs: float = 2.4
+    schedule: str | None = None
+    warmup_epochs: float | None = None
+    decay_rate: float | None = None
+    decay_epochs: float | None = None
     weight_decay: float | None = None
-    label_smoothing: float = 0.1
+    decay_norm_and_bias: bool | None = None
+    label_smoothing: float | None = None
+    bn_momentum: float | None = None
     dropout: float | None = None
     drop_connect: float | None = None
     augment: str = "basic"
@@ -90,24 +98,44 @@ class TrainSettings:
 
 @dataclass
 class ModelPlan:
-    """What to build: an EfficientNet config or a baseline name, at `resolution` pixels."""
+    """What to build: an EfficientNet config or a baseline name, at `resolution` pixels.
+
+    `bn_momentum`: the BatchNorm momentum a baseline is built with (None: its own); an
+    EfficientNet's is in its config.
+    """
 
     name: str
     resolution: int
     config: dict | None = None
     baseline: str | None = None
-    extra: dict = field(default_factory=dict)
+    bn_momentum: float | None = None
+
+
+def training_recipe(s: TrainSettings) -> Recipe:
+    """The recipe `s.recipe` (auto: "transfer" with --weights, else "scratch") with every recipe flag
+    that is set replacing its default; UsageError naming the flag of a number out of range."""
+    names = ("optimizer", "lr", "weight_decay", "decay_norm_and_bias", "schedule", "warmup_epochs",
+             "label_smoothing", "bn_momentum", "decay_rate", "decay_epochs")
+    try:
+        recipe = customised(choose_recipe(s.recipe, s.weights is not None), **{n: getattr(s, n) for n in names})
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    _check_recipe(recipe)
+    return recipe
 
 
 def plan_model(s: TrainSettings) -> ModelPlan:
-    """Resolve --model, compound scaling (--alpha.. or --scale) and overrides into a ModelPlan."""
+    """Resolve --model, compound scaling (--alpha.. or --scale), overrides and the recipe's BatchNorm
+    momentum into a ModelPlan."""
+    bn_momentum = training_recipe(s).bn_momentum
     if s.resolution is not None:
         _check_resolution(s.resolution)
     if s.model in BASELINES:
         if any(v is not None for v in (s.alpha, s.scale, s.width, s.depth, s.weights)):
             raise UsageError(f"--model {s.model} is a fixed baseline: scaling flags and --weights apply to "
                              "EfficientNet models only.")
-        return ModelPlan(s.model, s.resolution or DEFAULT_RESOLUTION[s.model], baseline=s.model)
+        return ModelPlan(s.model, s.resolution or DEFAULT_RESOLUTION[s.model], baseline=s.model,
+                         bn_momentum=bn_momentum)
     coefficients = _scaling_coefficients(s)
     name = coefficients.pop("base") if coefficients else s.model
     try:
@@ -119,6 +147,8 @@ def plan_model(s: TrainSettings) -> ModelPlan:
             config = compound_scale(**coefficients, base=base, width=s.width, depth=s.depth, resolution=s.resolution)
         else:
             config = override(base, width=s.width, depth=s.depth, resolution=s.resolution)
+        if bn_momentum is not None:
+            config = override(config, bn_momentum=bn_momentum)
     except ValueError as e:
         raise UsageError(str(e)) from None
     return ModelPlan(config["name"], config["train_resolution"], config=config)
@@ -133,7 +163,8 @@ def dataset_arguments(s: TrainSettings) -> dict[str, Any]:
         raise UsageError(str(e)) from None
     return {"name": s.dataset, "source": s.source, "data_dir": s.data_dir, "val_split": s.val_split,
             "label_mode": s.label_mode, "seed": s.seed, "synthetic_train": s.synthetic_train,
-            "synthetic_test": s.synthetic_test, "classes": classes, "expected_counts": expected_counts}
+            "synthetic_test": s.synthetic_test, "classes": classes, "expected_counts": expected_counts,
+            "train_images": s.train_images}
 
 
 def dataset_selection(s: TrainSettings) -> Selection:
@@ -174,24 +205,40 @@ def _scaling_coefficients(s: TrainSettings) -> dict | None:
     return values
 
 
+def _check_recipe(r: Recipe) -> None:
+    """UsageError naming the flag when a recipe number is out of its range."""
+    ranges = (("--lr", r.lr, 0, None, False), ("--weight-decay", r.weight_decay, 0, None, True),
+              ("--warmup-epochs", r.warmup_epochs, 0, None, True), ("--label-smoothing", r.label_smoothing, 0, 1, True),
+              ("--bn-momentum", r.bn_momentum, 0, 1, True), ("--decay-rate", r.decay_rate, 0, 1, False),
+              ("--decay-epochs", r.decay_epochs, 0, None, False))
+    for flag, value, low, high, inclusive in ranges:
+        if value is None:
+            continue
+        ok = math.isfinite(value) and (value >= low if inclusive else value > low) and (high is None or value < high)
+        if not ok:
+            bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high is not None else "")
+            raise UsageError(f"{flag} must be a number {bound}, got {value}.")
+
+
 def validate(s: TrainSettings) -> ModelPlan:
     """All checks that need no data and no training; raises UsageError with what to change."""
     if s.dataset not in DATASETS:
         raise UsageError(f"Unknown dataset {s.dataset!r}; allowed values: {', '.join(DATASETS)}.")
     dataset_selection(s)
-    if s.optimizer not in OPTIMIZERS:
-        raise UsageError(f"Unknown optimizer {s.optimizer!r}; allowed values: {', '.join(OPTIMIZERS)}.")
     for name, value, low in (("--epochs", s.epochs, 1), ("--batch-size", s.batch_size, 1)):
         if value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}.")
     if s.steps_per_epoch is not None and s.steps_per_epoch < 1:
         raise UsageError(f"--steps-per-epoch must be >= 1, got {s.steps_per_epoch}.")
+    if s.train_images is not None and s.train_images < 1:
+        raise UsageError(f"--train-images must be >= 1, got {s.train_images}.")
     if s.val_split is not None and not 0 < s.val_split < 1:
         raise UsageError(f"--val-split must be a fraction in (0, 1), got {s.val_split}.")
+    recipe = training_recipe(s)
     plan = plan_model(s)
     try:
         build_augmenter(s.augment, s.augment_magnitude)
-        WarmupSchedule(1.0, 1, kind=s.schedule)
+        WarmupSchedule(1.0, 1, kind=recipe.schedule)
         runtime.resolve_precision(s.precision, "cpu")
         runtime.resolve_jit(s.jit_compile, "cpu")
     except ValueError as e:

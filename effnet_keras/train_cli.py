@@ -8,7 +8,7 @@ import sys
 from typing import Callable, Sequence
 
 from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES
-from effnet_keras.recipe import OPTIMIZERS, SCHEDULES
+from effnet_keras.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
 from effnet_keras.runtime import JIT, PRECISIONS, STRATEGIES
 from effnet_keras.settings import TrainingError, TrainSettings, UsageError
 from effnet_keras.training import train
@@ -46,6 +46,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--label-mode", default=D.label_mode, choices=LABEL_MODES)
     g.add_argument("--synthetic-train", type=int, default=D.synthetic_train, help="synthetic set: train images")
     g.add_argument("--synthetic-test", type=int, default=D.synthetic_test, help="synthetic set: test images")
+    g.add_argument("--train-images", type=int, help="train on a seeded, class-stratified subset of this many "
+                   "training images (default: all); sizes short experiments")
     g.add_argument("--classes", help="keep only these labels, relabelled 0..k-1 in this order, e.g. 3,4,5")
     g.add_argument("--expected-counts", metavar="TRAIN,TEST|any", help="images the files must hold (default: the "
                    "official counts); for copies you made yourself")
@@ -53,19 +55,26 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=int, default=D.epochs)
     g.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch, split over replicas")
     g.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over train)")
-    g.add_argument("--optimizer", default=D.optimizer, choices=OPTIMIZERS)
-    g.add_argument("--lr", type=float, help="learning rate per 256 images (default: sgd 0.1, rmsprop 0.016, "
-                   "adamw 1e-3; x0.1 with --weights)")
+    g.add_argument("--recipe", default=D.recipe, choices=RECIPE_NAMES,
+                   help="defaults for the flags below: scratch (small images from scratch), imagenet (the paper's), "
+                   "transfer (fine-tuning --weights); auto: transfer with --weights, else scratch")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the recipe's")
+    g.add_argument("--lr", type=float, help="peak learning rate per 256 images (default: the recipe's; another "
+                   "--optimizer than the recipe's starts from sgd 0.1, rmsprop 0.016, adamw 1e-3)")
     g.add_argument("--no-lr-scaling", dest="lr_scaling", action="store_false",
                    help="use --lr as is instead of lr * batch / 256")
-    g.add_argument("--schedule", default=D.schedule, choices=SCHEDULES,
-                   help="after warm-up: cosine to 0, the paper's exponential decay, or constant")
-    g.add_argument("--warmup-epochs", type=float, default=D.warmup_epochs)
-    g.add_argument("--decay-rate", type=float, default=D.decay_rate, help="exponential schedule: factor")
-    g.add_argument("--decay-epochs", type=float, default=D.decay_epochs, help="exponential schedule: period")
-    g.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: sgd 5e-4, rmsprop 1e-5, "
-                   "adamw 0.05)")
-    g.add_argument("--label-smoothing", type=float, default=D.label_smoothing)
+    g.add_argument("--schedule", choices=SCHEDULES,
+                   help="after warm-up: cosine to 0, the paper's exponential decay, or constant (default: the recipe's)")
+    g.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default: the recipe's)")
+    g.add_argument("--decay-rate", type=float, help="exponential schedule: factor (default: 0.97)")
+    g.add_argument("--decay-epochs", type=float, help="exponential schedule: period in epochs (default: 2.4)")
+    g.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the recipe's; another "
+                   "--optimizer starts from sgd 5e-4, rmsprop 1e-5, adamw 0.05)")
+    g.add_argument("--decay-norm-and-bias", action=argparse.BooleanOptionalAction,
+                   help="apply weight decay to BatchNorm scales/offsets and biases too (default: the recipe's)")
+    g.add_argument("--label-smoothing", type=float, help="default: the recipe's")
+    g.add_argument("--bn-momentum", type=float, help="BatchNorm moving-average momentum of the model "
+                   "(default: the recipe's; imagenet/transfer keep the variant's)")
     g.add_argument("--dropout", type=float, help="dropout before the classifier (default: the variant's)")
     g.add_argument("--drop-connect", type=float, help="stochastic depth rate of the last block (default: 0.2)")
     g.add_argument("--augment", default=D.augment, help="none, or parts of basic, randaugment, cutout, mixup, cutmix "

@@ -27,10 +27,10 @@ from effnet_keras.builder import build_model, head_dtype
 from effnet_keras.configs import MIN_RESOLUTION
 from effnet_keras.data import load_dataset, make_pipeline
 from effnet_keras.flops import count_macs
-from effnet_keras.recipe import DEFAULT_LR, DEFAULT_WEIGHT_DECAY, WarmupSchedule, make_optimizer, scaled_lr
+from effnet_keras.recipe import WarmupSchedule, make_optimizer, scaled_lr
 from effnet_keras.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint
 from effnet_keras.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, dataset_arguments,
-                                   validate)
+                                   training_recipe, validate)
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def build_classifier(s: TrainSettings, plan: ModelPlan, num_classes: int, input_
                      weights: str | None) -> keras.Model:
     """The network on float 0..255 images of `input_shape`: EfficientNet, transfer head or baseline."""
     if plan.baseline:
-        return build_baseline(plan.baseline, num_classes, input_shape, dropout=s.dropout)
+        return build_baseline(plan.baseline, num_classes, input_shape, dropout=s.dropout, bn_momentum=plan.bn_momentum)
     if not weights:
         return build_model(plan.config, num_classes=num_classes, input_shape=input_shape, dropout_rate=s.dropout,
                            drop_connect_rate=s.drop_connect)
@@ -171,11 +171,11 @@ def train(s: TrainSettings, log=print) -> dict:
     keras.utils.set_random_seed(s.seed)
     runtime.set_precision(precision)
     steps = s.steps_per_epoch or math.ceil(len(data.x_train) / s.batch_size)
-    base_lr = s.lr if s.lr is not None else DEFAULT_LR[s.optimizer] * (0.1 if s.weights else 1.0)
-    lr = scaled_lr(base_lr, s.batch_size, s.lr_scaling)
-    weight_decay = DEFAULT_WEIGHT_DECAY[s.optimizer] if s.weight_decay is None else s.weight_decay
-    schedule = WarmupSchedule(lr, total_steps=s.epochs * steps, warmup_steps=int(s.warmup_epochs * steps),
-                              kind=s.schedule, decay_rate=s.decay_rate, decay_steps=int(s.decay_epochs * steps))
+    recipe = training_recipe(s)
+    lr = scaled_lr(recipe.lr, s.batch_size, s.lr_scaling)
+    schedule = WarmupSchedule(lr, total_steps=s.epochs * steps, warmup_steps=int(recipe.warmup_epochs * steps),
+                              kind=recipe.schedule, decay_rate=recipe.decay_rate,
+                              decay_steps=int(recipe.decay_epochs * steps))
     stages = plan_stages(s, plan)
     final_shape = (plan.resolution, plan.resolution, 3)
 
@@ -184,7 +184,7 @@ def train(s: TrainSettings, log=print) -> dict:
                                       s.weights)
         eval_core = resized(classifier, data.image_shape, plan.resolution, f"{plan.name}-core")
         serving = serving_model(eval_core, f"{plan.name}-{plan.resolution}px")
-        optimizer = make_optimizer(s.optimizer, schedule, weight_decay, s.ema)
+        optimizer = make_optimizer(recipe.optimizer, schedule, recipe.weight_decay, s.ema, recipe.decay_norm_and_bias)
         if state:
             load_checkpoint(run.checkpoints, state["checkpoint"], classifier, optimizer)
             log(f"Resuming {run.path} from epoch {state['epochs_done']} of {s.epochs} (--restart starts over).")
@@ -198,7 +198,7 @@ def train(s: TrainSettings, log=print) -> dict:
         "stages": [dataclasses.asdict(st) for st in stages], "dataset": data.name, "data_source": data.source,
         "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
         "val_images": len(data.x_val), "precision": precision, "strategy": type(strategy).__name__,
-        "replicas": replicas, "jit_compile": jit, "learning_rate": lr, "weight_decay": weight_decay,
+        "replicas": replicas, "jit_compile": jit, "learning_rate": lr, "recipe": dataclasses.asdict(recipe),
         "steps_per_epoch": steps, "params": params, "macs": macs, "versions": _versions(),
         "device": _device_info(device)})
 
@@ -220,7 +220,7 @@ def train(s: TrainSettings, log=print) -> dict:
                 classifier, data.image_shape, stage.resolution, f"{plan.name}-core-{stage.resolution}px")
             trainer = Trainer(train_core, eval_core, build_augmenter(s.augment, stage.magnitude, seed=s.seed))
             trainer.compile(optimizer=optimizer,
-                            loss=keras.losses.CategoricalCrossentropy(label_smoothing=s.label_smoothing),
+                            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
                             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit)
         trainer.fit(train_ds, validation_data=val_ds, epochs=stage.end, initial_epoch=state["epochs_done"],
                     steps_per_epoch=steps, verbose=1 if sys.stdout.isatty() else 2,

@@ -46,6 +46,19 @@ def test_feature_extractor_pooling(pooling, shape):
     assert "predictions" not in [layer.name for layer in model.layers]
 
 
+def test_stride_1_stem_halves_the_output_stride():
+    assert ek.validate_config({k: v for k, v in TINY.items() if k != "stem_strides"})["stem_strides"] == 2
+    model = ek.build_model(ek.override(TINY, stem_strides=1), include_top=False)
+    assert model(_images()).shape == (2, 2, 2, 320)
+    with pytest.raises(ValueError, match="stem_strides"):
+        ek.override(TINY, stem_strides=3)
+
+
+def test_a_new_classifier_starts_with_uniform_predictions():
+    out = np.asarray(ek.build_model(TINY, num_classes=7)(_images()))
+    np.testing.assert_allclose(out, 1 / 7, rtol=1e-6)
+
+
 def test_logits_and_rates_overrides():
     model = ek.build_model(TINY, num_classes=5, classifier_activation=None, dropout_rate=0.0, drop_connect_rate=0.0)
     names = [layer.name for layer in model.layers]

@@ -154,6 +154,22 @@ def test_val_split_is_seeded_stratified_and_leaves_test_alone():
     np.testing.assert_array_equal(again.x_val, split.x_val)
 
 
+def test_train_images_keeps_a_seeded_stratified_subset_of_train_only():
+    full = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0.1)
+    some = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0.1, train_images=205)
+    assert len(some.y_train) == 205
+    assert set(np.bincount(some.y_train).tolist()) <= {20, 21}
+    np.testing.assert_array_equal(some.x_val, full.x_val)
+    np.testing.assert_array_equal(some.x_test, full.x_test)
+    kept = set(map(bytes, some.x_train.reshape(205, -1)))
+    assert kept <= set(map(bytes, full.x_train.reshape(900, -1)))
+    again = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0.1, train_images=205)
+    np.testing.assert_array_equal(again.x_train, some.x_train)
+    other = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0.1, train_images=205,
+                         seed=1)
+    assert not np.array_equal(other.x_train, some.x_train)
+
+
 def test_val_split_seed_changes_only_the_split(tmp_path):
     write_cifar_archive(tmp_path, "cifar10", *arrays(10, n_train=200), fmt="binary")
     a, b = (
@@ -269,6 +285,8 @@ def test_python_label_out_of_range_names_the_member(tmp_path):
         ({"name": "cifar10", "label_mode": "coarse"}, "label_mode='coarse' is invalid for cifar10"),
         ({"name": "synthetic", "val_split": 1.0}, "val_split must be a fraction"),
         ({"name": "synthetic", "synthetic_train": 0}, "synthetic sizes must be positive"),
+        ({"name": "synthetic", "synthetic_train": 100, "train_images": 101}, "train_images=101: choose between 1 "
+         "and the 100 training images"),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -115,6 +115,7 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
     (["--model", "simple-cnn", "--classes", "3,3"], "give 2 or more distinct labels in 0..9"),
     (["--model", "simple-cnn", "--expected-counts", "5"], "--expected-counts '5': expected TRAIN,TEST"),
     (["--model", "simple-cnn", "--expected-counts", "any"], "--expected-counts applies to data read from files"),
+    (["--model", "simple-cnn", "--train-images", "0"], "--train-images must be >= 1, got 0"),
 ])
 def test_bad_settings_exit_2_with_one_message(args, message, capsys):
     assert train_cli.main([*args, *SMALL_DATA, "--epochs", "1"]) == 2

@@ -113,9 +113,11 @@ def _scale(args: argparse.Namespace) -> int:
     from tuner.report import markdown_table
     from tuner.scale import parse_phis, scale_table
 
-    rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes)
+    rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes, write_configs=args.write_configs)
     print(markdown_table(rows, ("phi", "width", "depth", "resolution", "params", "MACs", "MAC ratio", "2^phi")))
     print(f"\nTrain one: python train.py --scale {args.best} --phi 3 --dataset cifar10")
+    if args.write_configs:
+        print(f"Configs written to {args.write_configs}/phi<N>.json (train.py --model, tuner compare --models)")
     return 0
 
 
@@ -181,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("best", help="best.json written by a search's report")
     sc.add_argument("--phi", default="1..7", help="range 1..7 or list 1,2,4")
     sc.add_argument("--classes", type=int, default=10, help="classifier outputs")
+    sc.add_argument("--write-configs", metavar="DIR", help="also write each scaled config as DIR/phi<N>.json")
     sc.set_defaults(run=_scale)
     return parser
 

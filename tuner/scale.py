@@ -21,8 +21,13 @@ def parse_phis(text: str) -> list[float]:
         raise ValueError(f"--phi {text!r}: use a range like 1..7 or a list like 1,2,4.") from None
 
 
-def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10) -> list[dict]:
-    """One row per phi: width, depth, resolution, params, MACs and the MAC ratio to the base (~2^phi)."""
+def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10,
+                write_configs: str | Path | None = None) -> list[dict]:
+    """One row per phi: width, depth, resolution, params, MACs and the MAC ratio to the base (~2^phi).
+
+    write_configs: also write each config (phi 0, the base, included) to this folder as `phi<N>.json`, named
+    `<base>-phi<N>`, for `train.py --model` or `tuner compare --models`.
+    """
     try:
         best = json.loads(Path(best_file).read_text())
         point, base = (best["alpha"], best["beta"], best["gamma"]), best["base"]
@@ -32,6 +37,11 @@ def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10)
     base_macs = None
     for phi in [0.0, *phis]:
         config = compound_scale(*point, phi=phi, base=base)
+        if write_configs is not None:
+            config["name"] = f"{base['name']}-phi{phi:g}"
+            folder = Path(write_configs)
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"phi{phi:g}.json").write_text(json.dumps(config, indent=1))
         model = build_model(config, num_classes=num_classes)
         macs = count_macs(model)
         base_macs = base_macs or macs

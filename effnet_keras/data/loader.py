@@ -34,6 +34,7 @@ def load_dataset(
     classes: Sequence[int] | None = None,
     expected_counts: tuple[int, int] | str | None = None,
     cache: bool = True,
+    train_images: int | None = None,
 ) -> Dataset:
     """Load data set `name` (one of DATASETS) into host memory.
 
@@ -51,6 +52,8 @@ def load_dataset(
     expected_counts: (train, test) images the source must hold before narrowing; None insists
         on the official counts, "any" accepts any (archives users made themselves).
     cache: read and write decoded arrays of archive/IDX files under `cache_folder(data_dir)`.
+    train_images: train on a seeded, class-stratified subset of this many of the training
+        images left after narrowing and the validation split (None: all of them).
 
     Raises DataError when nothing is found (listing every place looked and how to get the
     files), or when what was read is incomplete, corrupt or unsafe. Never substitutes data.
@@ -73,8 +76,26 @@ def load_dataset(
         train_idx, val_idx = stratified_split(y_train, val_split, seed)
         x_val, y_val = x_train[val_idx], y_train[val_idx]
         x_train, y_train = x_train[train_idx], y_train[train_idx]
+    if train_images is not None:
+        keep = stratified_subset(y_train, train_images, seed)
+        x_train, y_train = x_train[keep], y_train[keep]
     return Dataset(name, origin, selection.class_names, selection.image_shape, x_train, y_train, x_val, y_val,
                    x_test, y_test)
+
+
+def stratified_subset(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Sorted indices of `count` labels drawn without replacement (seeded), each class's share
+    within one image of its share of `labels`; DataError unless 1 <= count <= len(labels)."""
+    if not 1 <= count <= len(labels):
+        raise DataError(f"train_images={count}: choose between 1 and the {len(labels)} training images available.")
+    rng = np.random.default_rng(seed)
+    order, keys = [], []
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        order.append(members)
+        keys.append((np.arange(len(members)) + 0.5) / len(members))
+    chosen = np.concatenate(order)[np.argsort(np.concatenate(keys), kind="stable")[:count]]
+    return np.sort(chosen)
 
 
 def stratified_split(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
