@@ -17,6 +17,7 @@ produces weight-compatible models (dropout and drop-connect rates carry no weigh
 from __future__ import annotations
 
 import copy
+import re
 import json
 import math
 import os
@@ -45,6 +46,8 @@ REQUIRED_KEYS = (
     "preprocessing",
     "blocks",
 )
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+"""Config names: safe as a folder name (no separators, no leading dot) and as a Keras model name."""
 OPTIONAL_KEYS = {"stem_strides": 2}
 """Keys a config may omit, with the value they take: `stem_strides` 1 keeps the stem at full
 resolution (output stride 16 instead of 32), for small inputs trained from scratch."""
@@ -183,6 +186,11 @@ def validate_config(config: Mapping[str, Any]) -> dict:
         raise ValueError(f"A config must be a dict, got {type(config).__name__}.")
     _require_keys(config, REQUIRED_KEYS, "")
     config = {**OPTIONAL_KEYS, **config}
+    name = config["name"]
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        raise ValueError(f"Invalid config: 'name' is {name!r}; allowed values: letters, digits, '.', '_' and '-', "
+                         "starting with a letter or digit, at most 100 characters (it names run folders and "
+                         "the Keras model).")
     _require_choice(config, "stem_strides", (1, 2))
     _require_choice(config, "family", FAMILIES)
     _require_choice(config, "preprocessing", PREPROCESSING)

@@ -28,6 +28,10 @@ class TrainingError(RuntimeError):
     """Training stopped (e.g. the loss became NaN/Inf); the last good checkpoint is kept."""
 
 
+MAX_SCALE_FACTOR = 100.0
+"""Largest factor compound scaling may apply to depth, width or resolution (B7 is 3.1x, 2.0x, 2.7x)."""
+
+
 @dataclass
 class TrainSettings:
     """Every knob of a run. Field names equal the train.py flags (dashes for underscores).
@@ -189,9 +193,13 @@ def _scaling_coefficients(s: TrainSettings) -> dict | None:
     if s.scale:
         try:
             with open(s.scale, encoding="utf-8") as f:
-                values = {k: v for k, v in json.load(f).items() if k in ("alpha", "beta", "gamma", "phi", "base")}
-        except (OSError, json.JSONDecodeError) as e:
+                loaded = json.load(f)
+        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
             raise UsageError(f"--scale {s.scale}: cannot read the coefficients JSON ({e}).") from None
+        if not isinstance(loaded, dict):
+            raise UsageError(f"--scale {s.scale}: expected a JSON object with alpha, beta, gamma (a best.json from "
+                             f"`python -m tuner report`), got a {type(loaded).__name__}.")
+        values = {k: v for k, v in loaded.items() if k in ("alpha", "beta", "gamma", "phi", "base")}
     for key in ("alpha", "beta", "gamma", "phi", "base"):
         if getattr(s, key) is not None:
             values[key] = getattr(s, key)
@@ -201,6 +209,16 @@ def _scaling_coefficients(s: TrainSettings) -> dict | None:
     if missing:
         raise UsageError(f"Compound scaling needs --alpha, --beta, --gamma and --phi (or --scale FILE with "
                          f"--phi); missing: {', '.join('--' + k for k in missing)}.")
+    for key in ("alpha", "beta", "gamma", "phi"):
+        value = values[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
+                key != "phi" and value <= 0):
+            raise UsageError(f"--{key} must be a finite number{'' if key == 'phi' else ' > 0'}, got {value!r}.")
+    for key, flag in (("alpha", "depth"), ("beta", "width"), ("gamma", "resolution")):
+        factor = math.exp(min(700.0, abs(values["phi"] * math.log(values[key]))))
+        if factor > MAX_SCALE_FACTOR:
+            raise UsageError(f"--{key} {values[key]:g} with --phi {values['phi']:g} scales {flag} by "
+                             f"{factor:.3g}x (at most {MAX_SCALE_FACTOR:g}x either way); choose smaller values.")
     values.setdefault("base", s.model if s.model not in BASELINES else "b0")
     return values
 

@@ -168,6 +168,10 @@ def train(s: TrainSettings, log=print) -> dict:
         return json.loads((run.path / "metrics.json").read_text())
 
     data = load_dataset(**dataset_arguments(s))
+    if len(data.x_train) < s.batch_size:
+        largest = len(data.x_train) // replicas * replicas
+        raise UsageError(f"--batch-size {s.batch_size} is larger than the {len(data.x_train)} training images, so an "
+                         f"epoch would have no step; use --batch-size {largest} or less, or more training images.")
     keras.utils.set_random_seed(s.seed)
     runtime.set_precision(precision)
     steps = s.steps_per_epoch or math.ceil(len(data.x_train) / s.batch_size)

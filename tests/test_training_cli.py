@@ -116,11 +116,35 @@ def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
     (["--model", "simple-cnn", "--expected-counts", "5"], "--expected-counts '5': expected TRAIN,TEST"),
     (["--model", "simple-cnn", "--expected-counts", "any"], "--expected-counts applies to data read from files"),
     (["--model", "simple-cnn", "--train-images", "0"], "--train-images must be >= 1, got 0"),
+    (["--model", "b0", "--gamma", "inf", "--alpha", "1.2", "--beta", "1.1", "--phi", "1"],
+     "--gamma must be a finite number > 0, got inf"),
+    (["--model", "b0", "--alpha", "1e200", "--beta", "1.1", "--gamma", "1.15", "--phi", "2"],
+     "--alpha 1e+200 with --phi 2 scales depth by"),
+    (["--model", "b0", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "nan"],
+     "--phi must be a finite number, got nan"),
+    (["--model", "b0", "--scale", "LIST", "--phi", "1"], "expected a JSON object with alpha, beta, gamma"),
+    (["--model", "../../escape.json"], "'name' is '../../escape'"),
 ])
-def test_bad_settings_exit_2_with_one_message(args, message, capsys):
+def test_bad_settings_exit_2_with_one_message(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "LIST").write_text("[1.2, 1.1, 1.15]")
+    config = ek.get_config("b0")
+    config["name"] = "../../escape"
+    (tmp_path / "escape.json").write_text(json.dumps(config))
+    args = [str(tmp_path / "escape.json") if a == "../../escape.json" else a for a in args]
     assert train_cli.main([*args, *SMALL_DATA, "--epochs", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_batch_larger_than_the_training_set_is_refused_before_training(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_cli.main(["--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "10",
+                           "--synthetic-test", "10", "--batch-size", "16", "--output-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--batch-size 16 is larger than the 10 training images" in err[0]
+    assert "use --batch-size 10 or less" in err[0]
+    assert not (run_dir / "model.keras").exists() and not (run_dir / "history.csv").exists()
 
 
 def test_unwritable_output_dir_and_offline_imagenet(tmp_path, capsys, monkeypatch):

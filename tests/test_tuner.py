@@ -82,10 +82,38 @@ def test_seed_candidates_and_their_tolerance():
     (lambda: candidate_space("1.2,1.1"), "'alpha,beta,gamma'"),
     (lambda: candidate_space("1.2,x,1.1"), "malformed"),
     (lambda: grid_space("1.0", "1.0", "1.0").feasible(), "widen the --grid ranges or raise --tolerance"),
+    (lambda: candidate_space(""), "--candidates is empty"),
+    (lambda: candidate_space("1.2,inf,1.1"), "malformed"),
+    (lambda: grid_space("1.0:1.4:0.0001", "1.0:1.4:0.0001", "1.0:1.4:0.0001"), "--grid spans 64,048,012,001"),
+    (lambda: grid_space("1.0:2.0:1e-9", "1.0", "1.0"), "alpha range '1.0:2.0:1e-9' has .* values; use a STEP of at least 0.01"),
+    (lambda: grid_space("1.0:nan:0.1", "1.0", "1.0"), "malformed"),
 ])
 def test_bad_spaces_are_explained(make, message):
     with pytest.raises(SpaceError, match=message):
         make()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "--candidates", ""], "--candidates is empty"),
+    (["search", "--candidates", "seed", "--max-trials", "-1"], "--max-trials must be >= 1, got -1"),
+    (["search", "--candidates", "seed", "--max-trials", "0"], "--max-trials must be >= 1, got 0"),
+    (["search", "--candidates", "seed", "--executions-per-trial", "0"], "--executions-per-trial must be >= 1"),
+    (["search", "--candidates", "seed", "--lr", "nan"], "--lr must be a number > 0"),
+    (["study", "--scale", "LIST"], "not a best.json"),
+    (["scale", "LIST"], "not a best.json"),
+    (["scale", "NAN"], "alpha, beta, gamma must be finite numbers > 0"),
+])
+def test_bad_tuner_input_stops_with_one_message_and_exit_2(tmp_path, args, message, capsys):
+    from tuner import cli
+
+    (tmp_path / "list.json").write_text("[1.2, 1.1, 1.15]")
+    (tmp_path / "nan.json").write_text('{"alpha": NaN, "beta": 1.1, "gamma": 1.15, "base": {}}')
+    args = [str(tmp_path / "list.json") if a == "LIST" else str(tmp_path / "nan.json") if a == "NAN" else a
+            for a in args]
+    assert cli.main([*args, "--directory", str(tmp_path / "tuning")] if args[0] != "scale" else args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
+    assert not (tmp_path / "tuning").exists()
 
 
 def png_size(path):

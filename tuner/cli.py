@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -56,12 +55,13 @@ def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable)
 
 def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
     if args.study_scale:
+        from tuner.scale import load_best
+
         try:
-            best = json.loads(Path(args.study_scale).read_text())
-            return best["alpha"], best["beta"], best["gamma"]
-        except (OSError, json.JSONDecodeError, KeyError) as e:
-            raise UsageError(f"--scale {args.study_scale}: not a best.json from `python -m tuner report` "
-                             f"({e}).") from None
+            best = load_best(args.study_scale)
+        except ValueError as e:
+            raise UsageError(f"--scale {e}") from None
+        return best["alpha"], best["beta"], best["gamma"]
     return args.study_alpha, args.study_beta, args.study_gamma
 
 
@@ -70,7 +70,10 @@ def _search(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, model=args.base)
     kwargs = {"target": args.target, "tolerance": args.tolerance, "constraint": args.constraint}
-    space = candidate_space(args.candidates, **kwargs) if args.candidates else grid_space(*args.grid, **kwargs)
+    if args.max_trials is not None and args.max_trials < 1:
+        raise UsageError(f"--max-trials must be >= 1, got {args.max_trials}.")
+    space = (candidate_space(args.candidates, **kwargs) if args.candidates is not None
+             else grid_space(*args.grid, **kwargs))
     name = args.project_name or f"search-{Path(args.base).stem}-{settings.dataset}"
     return _run_project(settings, [args.base], lambda n: make_search(
         space, settings, args.base, directory=args.directory, project_name=name, objective=args.objective,
@@ -113,7 +116,11 @@ def _scale(args: argparse.Namespace) -> int:
     from tuner.report import markdown_table
     from tuner.scale import parse_phis, scale_table
 
-    rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes, write_configs=args.write_configs)
+    try:
+        rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes,
+                           write_configs=args.write_configs)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     print(markdown_table(rows, ("phi", "width", "depth", "resolution", "params", "MACs", "MAC ratio", "2^phi")))
     print(f"\nTrain one: python train.py --scale {args.best} --phi 3 --dataset cifar10")
     if args.write_configs:
@@ -190,5 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return run_cli(lambda: args.run(args), "finished trials and completed epochs are kept",
+
+    def run() -> int:
+        if getattr(args, "executions_per_trial", 1) < 1:
+            raise UsageError(f"--executions-per-trial must be >= 1, got {args.executions_per_trial}.")
+        return args.run(args)
+
+    return run_cli(run, "finished trials and completed epochs are kept",
                    usage_errors=(UsageError, SpaceError))

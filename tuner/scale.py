@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from effnet_keras.builder import build_model
@@ -21,6 +22,20 @@ def parse_phis(text: str) -> list[float]:
         raise ValueError(f"--phi {text!r}: use a range like 1..7 or a list like 1,2,4.") from None
 
 
+def load_best(best_file: str | Path) -> dict:
+    """The best.json a search's report wrote: finite positive alpha, beta, gamma and the base config;
+    ValueError saying what is wrong otherwise."""
+    try:
+        best = json.loads(Path(best_file).read_text())
+        point = [best["alpha"], best["beta"], best["gamma"]]
+        best["base"]
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{best_file}: not a best.json written by `python -m tuner report` ({e!r}).") from None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in point):
+        raise ValueError(f"{best_file}: alpha, beta, gamma must be finite numbers > 0, got {point}.")
+    return best
+
+
 def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10,
                 write_configs: str | Path | None = None) -> list[dict]:
     """One row per phi: width, depth, resolution, params, MACs and the MAC ratio to the base (~2^phi).
@@ -28,11 +43,8 @@ def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10,
     write_configs: also write each config (phi 0, the base, included) to this folder as `phi<N>.json`, named
     `<base>-phi<N>`, for `train.py --model` or `tuner compare --models`.
     """
-    try:
-        best = json.loads(Path(best_file).read_text())
-        point, base = (best["alpha"], best["beta"], best["gamma"]), best["base"]
-    except (OSError, json.JSONDecodeError, KeyError) as e:
-        raise ValueError(f"{best_file}: not a best.json written by `python -m tuner report` ({e}).") from None
+    best = load_best(best_file)
+    point, base = (best["alpha"], best["beta"], best["gamma"]), best["base"]
     rows = []
     base_macs = None
     for phi in [0.0, *phis]:

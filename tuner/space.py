@@ -20,6 +20,8 @@ SEED_CANDIDATES: tuple[Point, ...] = ((1.2, 1.1, 1.15), (1.2, 1.15, 1.1), (1.3, 
                                       (1.15, 1.1, 1.2), (1.1, 1.2, 1.15))
 """The seed study's six points, in its order (its 10-class grid search on CIFAR-10)."""
 DEFAULT_RANGE = "1.0:1.4:0.05"
+MAX_GRID_POINTS = 1_000_000
+"""Grid points the three ranges may span together before feasibility screening."""
 CONSTRAINTS = ("formula", "measured")
 
 
@@ -32,6 +34,8 @@ def parse_range(text: str, name: str) -> list[float]:
     parts = text.split(":")
     try:
         numbers = [float(p) for p in parts]
+        if not all(math.isfinite(n) for n in numbers):
+            raise ValueError
     except ValueError:
         raise SpaceError(f"{name} range {text!r} is malformed; use START:STOP:STEP, e.g. {DEFAULT_RANGE}.") from None
     if len(numbers) == 1:
@@ -42,6 +46,9 @@ def parse_range(text: str, name: str) -> list[float]:
     if start <= 0 or stop < start or step <= 0:
         raise SpaceError(f"{name} range {text!r}: need 0 < START <= STOP and STEP > 0.")
     count = int(math.floor((stop - start) / step + 1e-9)) + 1
+    if count > MAX_GRID_POINTS:
+        raise SpaceError(f"{name} range {text!r} has {count:,} values; use a STEP of at least "
+                         f"{(stop - start) / 100:g} (at most 101 values per range).")
     return [round(start + i * step, 10) for i in range(count)]
 
 
@@ -55,7 +62,7 @@ def parse_candidates(text: str) -> list[Point]:
             values = tuple(float(v) for v in chunk.split(","))
         except ValueError:
             values = ()
-        if len(values) != 3 or min(values) <= 0:
+        if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
             raise SpaceError(f"candidate {chunk!r} is malformed; use 'alpha,beta,gamma' with positive numbers, "
                              "points separated by ';', e.g. \"1.2,1.1,1.15;1.2,1.15,1.1\" (or 'seed').")
         points.append(values)
@@ -120,8 +127,11 @@ class SearchSpace:
 
 def grid_space(alpha: str, beta: str, gamma: str, **kwargs) -> SearchSpace:
     """All (alpha, beta, gamma) combinations of three 'START:STOP:STEP' ranges."""
-    points = [(a, b, g) for a in parse_range(alpha, "alpha") for b in parse_range(beta, "beta")
-              for g in parse_range(gamma, "gamma")]
+    axes = [parse_range(text, name) for text, name in ((alpha, "alpha"), (beta, "beta"), (gamma, "gamma"))]
+    if math.prod(len(axis) for axis in axes) > MAX_GRID_POINTS:
+        raise SpaceError(f"--grid spans {math.prod(len(axis) for axis in axes):,} points (at most "
+                         f"{MAX_GRID_POINTS:,}); use larger steps or narrower ranges, e.g. {DEFAULT_RANGE} each.")
+    points = [(a, b, g) for a in axes[0] for b in axes[1] for g in axes[2]]
     return SearchSpace(points, explicit=False, **kwargs)
 
 
