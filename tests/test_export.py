@@ -45,8 +45,9 @@ def make_model(precision="float32", seed=0, num_classes=len(NAMES)):
     for layer in norms:
         layer.momentum = TINY["bn_momentum"]
     dense = backbone.get_layer("predictions")
-    kernel, bias = dense.get_weights()
-    dense.set_weights([kernel * 4 / kernel.std() / np.sqrt(kernel.shape[0]), bias])
+    kernel, bias = dense.get_weights()  # a new classifier starts at zero
+    kernel = rng.standard_normal(kernel.shape).astype("float32")
+    dense.set_weights([kernel * 4 / np.sqrt(kernel.shape[0]), bias])
     return model
 
 
