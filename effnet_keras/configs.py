@@ -17,10 +17,10 @@ produces weight-compatible models (dropout and drop-connect rates carry no weigh
 from __future__ import annotations
 
 import copy
-import re
 import json
 import math
 import os
+import re
 from typing import Any, Mapping
 
 BLOCK_TYPES = ("mbconv", "fused")
