@@ -4,14 +4,16 @@ The SavedModel's `serving_default` (and `serve`) signature takes `images`: uint8
 (H, W, C = the run's `image_shape`: 32, 32, 3 for CIFAR, 28, 28, 1 for Fashion-MNIST; batch any
 size) and returns `probabilities`: float32 `[batch, num_classes]`. Casting, resizing, grey to three
 channels and normalisation are inside the model. `labels.txt` beside it holds one class name per
-line, in label order.
+line, in label order, and `export-manifest.json` lists every file and folder of the export.
 
 Verification reloads the SavedModel with `tf.saved_model.load` in a fresh Python process that
 never imports `effnet_keras` and compares its outputs with the Keras model's on a fixed batch of
 random images. Both sides run on the CPU, so the check can run beside a training process holding
 the GPU and does not depend on GPU kernel choices (TF32, cuDNN algorithms). The export is written
 to a staging directory next to OUT_DIR and moved into place only once it has passed, so a failed
-export leaves any previous export at OUT_DIR, and the run directory, untouched.
+export leaves any previous export at OUT_DIR, and the run directory, untouched. An existing OUT_DIR
+is replaced only when it is empty or holds exactly what its manifest lists: an export never
+deletes a file it did not write.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import numpy as np
 #: 6e-7 (float32), 1.8e-3 (mixed_float16) and 8.6e-3 (mixed_bfloat16), measured on CPU.
 TOLERANCES = {"float32": 1e-5, "mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}
 
+MANIFEST = "export-manifest.json"
 SIGNATURE = "serving_default"
 INPUT_NAME = "images"
 OUTPUT_NAME = "probabilities"
@@ -115,6 +118,27 @@ def _sibling(path: Path, kind: str) -> Path:
     return path.parent / f".{path.name}.{kind}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def _tree(folder: Path) -> list[str]:
+    """Every file and folder below `folder` as sorted relative POSIX paths (links not followed)."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        found += [(Path(root).relative_to(folder) / name).as_posix() for name in dirs + files]
+    return sorted(found)
+
+
+def _check_replaceable(out_dir: Path) -> None:
+    """Refuse an OUT_DIR holding anything its export manifest does not list (anything at all without one)."""
+    try:
+        listed = set(json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = set()
+    foreign = [path for path in _tree(out_dir) if path not in listed]
+    if foreign:
+        shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
+        raise ExportError(f"OUT_DIR {out_dir} holds files no earlier export wrote (not in its {MANIFEST}): "
+                          f"{shown}. Exporting would delete them; move them away or pass a new or empty directory.")
+
+
 def _prepare_out_dir(out_dir: Path, run_dir: Path) -> Path:
     """Refuse OUT_DIRs that would clobber other files; return a fresh staging directory beside it."""
     if out_dir == run_dir or out_dir in run_dir.parents:
@@ -122,9 +146,8 @@ def _prepare_out_dir(out_dir: Path, run_dir: Path) -> Path:
                           f"e.g. {run_dir / 'export'} (the default).")
     if out_dir.exists() and not out_dir.is_dir():
         raise ExportError(f"OUT_DIR {out_dir} exists and is not a directory. Pass a new or empty directory.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / "saved_model.pb").is_file():
-        raise ExportError(f"OUT_DIR {out_dir} is not empty and holds no earlier export; exporting would replace "
-                          "its contents. Pass a new or empty directory.")
+    if out_dir.is_dir():
+        _check_replaceable(out_dir)
     staging = _sibling(out_dir, "partial")
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +268,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
     Signature `serving_default`: `images` uint8 `[None, H, W, C]` -> `probabilities` float32
     `[None, num_classes]`, (H, W, C) = config.json `image_shape`. With `verify`, the export must reload in a
     fresh process without effnet_keras and match the Keras model within TOLERANCES[precision].
-    An existing export at `out_dir` is replaced only by one that passed. Returns
+    An existing export at `out_dir` is replaced only by one that passed, and only when `out_dir` holds
+    nothing but what its MANIFEST lists (ExportError naming the other files otherwise). Returns
     `{"path", "labels", "precision", "signature", "verified", "max_abs_diff", "tolerance", "ok"}`
     (`max_abs_diff` and `ok` None when not verified, `ok` True when verified: any failure raises
     ExportError instead, never touching the run's files).
@@ -262,7 +286,10 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
         _write_saved_model(model, staging, shape)
         (staging / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
         checked = verify_export(staging, model, tolerance=TOLERANCES[precision], image_shape=shape) if verify else {}
+        (staging / MANIFEST).write_text(json.dumps({"files": sorted([*_tree(staging), MANIFEST])}, indent=2),
+                                        encoding="utf-8")
         if out.exists():
+            _check_replaceable(out)  # again: files may have appeared while the export ran
             old = _sibling(out, "old")
             os.replace(out, old)
             os.replace(staging, out)

@@ -3,6 +3,7 @@
 import argparse
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import effnet_keras as ek
-from effnet_keras import export
+from effnet_keras import cli, export
 from effnet_keras.export import ExportError, add_export_command, export_run, verify_export
 
 NAMES = ["airplane", "chat noir", "über", "deer", "frog"]
@@ -66,6 +67,10 @@ def sha256(path):
 
 def leftovers(directory):
     return [p.name for p in directory.iterdir() if ".partial-" in p.name or ".old-" in p.name]
+
+
+def snapshot(directory):
+    return {p.relative_to(directory).as_posix(): sha256(p) for p in directory.rglob("*") if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -278,8 +283,44 @@ def test_out_dir_errors_say_what_to_do(tmp_path, float32_run):
         export_run(run, blocker)
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "keep.txt").write_text("mine")
-    with pytest.raises(ExportError, match="not empty and holds no earlier export"):
+    with pytest.raises(ExportError, match="holds files no earlier export wrote .*: keep.txt. Exporting would delete"):
         export_run(run, tmp_path / "notes")
     assert (tmp_path / "notes" / "keep.txt").read_text() == "mine"
     with pytest.raises(ExportError, match="would replace the run directory"):
         export_run(run, run)
+
+
+def test_export_lists_its_files_and_never_deletes_files_it_did_not_write(float32_run, tmp_path, capsys):
+    """OUT_DIR is replaced only when it holds exactly what an earlier export's manifest lists."""
+    run, _ = float32_run
+    listed = json.loads((run / "export" / export.MANIFEST).read_text())["files"]
+    assert listed == sorted(p.relative_to(run / "export").as_posix() for p in (run / "export").rglob("*"))
+    assert {"saved_model.pb", "labels.txt", "variables", export.MANIFEST} <= set(listed)
+    legacy, added = tmp_path / "legacy", tmp_path / "added"
+    legacy.mkdir()
+    (legacy / "saved_model.pb").write_bytes(b"an export's file, but no manifest")
+    (legacy / "precious.txt").write_text("mine")
+    shutil.copytree(run / "export", added)
+    (added / "variables" / "notes.txt").write_text("mine")
+    for out, named in [(legacy, "precious.txt, saved_model.pb"), (added, "variables/notes.txt")]:
+        before = snapshot(out)
+        assert cli.main(["export", str(run), str(out), "--no-verify"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"no earlier export wrote (not in its {export.MANIFEST}): {named}." in err[0]
+        assert snapshot(out) == before and leftovers(tmp_path) == []
+
+
+def test_files_appearing_in_out_dir_during_the_export_are_kept(float32_run, tmp_path, monkeypatch):
+    run, _ = float32_run
+    out = tmp_path / "export"
+    shutil.copytree(run / "export", out)
+    before = snapshot(out)
+
+    def write_while_a_user_saves(model, path, image_shape):
+        (path / "saved_model.pb").write_bytes(b"new export")
+        (out / "late.txt").write_text("mine")
+
+    monkeypatch.setattr(export, "_write_saved_model", write_while_a_user_saves)
+    with pytest.raises(ExportError, match="holds files no earlier export wrote .*: late.txt."):
+        export_run(run, out, verify=False)
+    assert snapshot(out) == {**before, "late.txt": sha256(out / "late.txt")} and leftovers(tmp_path) == []
