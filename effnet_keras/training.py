@@ -8,6 +8,7 @@ in, float32 probabilities out), metrics.json and curves.png.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -28,7 +29,7 @@ from effnet_keras.configs import MIN_RESOLUTION
 from effnet_keras.data import load_dataset, make_pipeline
 from effnet_keras.flops import count_macs
 from effnet_keras.recipe import WarmupSchedule, make_optimizer, scaled_lr
-from effnet_keras.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint
+from effnet_keras.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint, verify_checkpoints
 from effnet_keras.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, dataset_arguments,
                                    training_recipe, validate)
 
@@ -139,8 +140,14 @@ def _device_info(device: str) -> dict:
 def train(s: TrainSettings, log=print) -> dict:
     """Train (or resume) one run and return its metrics dict (also written to metrics.json).
 
-    Raises UsageError for bad settings before any training, TrainingError when the loss diverges.
+    Raises UsageError before any training for bad settings, a run directory another command holds
+    or one whose state or checkpoints do not verify; TrainingError when the loss diverges.
     """
+    with contextlib.ExitStack() as held:  # the run directory's lock, until training ends or fails
+        return _train(s, log, held)
+
+
+def _train(s: TrainSettings, log, held: contextlib.ExitStack) -> dict:
     runtime.split_host_cpu(s.logical_cpus)  # before anything initialises TensorFlow's devices
     plan = validate(s)
     device = runtime.accelerator()
@@ -157,15 +164,18 @@ def train(s: TrainSettings, log=print) -> dict:
     if s.batch_size % replicas:
         raise UsageError(f"--batch-size {s.batch_size} is not divisible by the {replicas} replicas; use a multiple "
                          f"of {replicas} (the global batch is split evenly).")
-    run = choose_run_dir(s, plan)
+    run = choose_run_dir(s, plan, log)
     run.prepare()
-    state = None if s.restart else run.read_state()
+    held.enter_context(run.lock())
+    state = None if s.restart else run.read_state(log)
     if state and state.get("fingerprint") != s.fingerprint():
         raise UsageError(f"{run.path} holds a run with different settings; pass --restart to overwrite it or "
                          "another --output-dir.")
     if state and state.get("complete"):
         log(f"Run {run.path} is already complete ({state['epochs_done']} epochs); pass --restart to train again.")
         return json.loads((run.path / "metrics.json").read_text())
+    if state:
+        verify_checkpoints(run, state, log)
 
     data = load_dataset(**dataset_arguments(s))
     if len(data.x_train) < s.batch_size:
@@ -192,8 +202,8 @@ def train(s: TrainSettings, log=print) -> dict:
         if state:
             load_checkpoint(run.checkpoints, state["checkpoint"], classifier, optimizer)
             log(f"Resuming {run.path} from epoch {state['epochs_done']} of {s.epochs} (--restart starts over).")
-    state = state or {"fingerprint": s.fingerprint(), "epochs_done": 0, "rows": [], "best_val_accuracy": -1.0,
-                      "best_epoch": None, "complete": False}
+    state = state or {"fingerprint": s.fingerprint(), "epochs_done": 0, "rows": [], "checkpoints": [],
+                      "best_val_accuracy": -1.0, "best_epoch": None, "complete": False}
     counted = classifier if not s.progressive else build_classifier(s, plan, data.num_classes, final_shape, None)
     macs, params = count_macs(counted), classifier.count_params()
     run.write_json("config.json", {
@@ -252,7 +262,7 @@ def finish(run: RunDir, state: dict, data, s: TrainSettings, plan: ModelPlan, ma
     best.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     _, test_accuracy = best.evaluate(make_pipeline(data.x_test, data.y_test, s.batch_size, training=False), verbose=0)
     rows = state["rows"]
-    timed = rows[1:] or rows  # the first epoch includes tracing
+    timed = [r for r in rows if not r.get("includes_tracing")] or rows  # see RunRecorder
     metrics = {
         "model": plan.name, "dataset": data.name, "resolution": plan.resolution, "epochs": len(rows),
         "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
@@ -265,7 +275,7 @@ def finish(run: RunDir, state: dict, data, s: TrainSettings, plan: ModelPlan, ma
     }
     run.write_json("metrics.json", metrics)
     state["complete"] = True
-    run.write_json("state.json", state)
+    run.write_state(state)
     return metrics
 
 

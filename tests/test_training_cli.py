@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from effnet_keras.data import write_cifar_archive, write_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_DATA = ["--dataset", "synthetic", "--synthetic-train", "1024", "--synthetic-test", "256"]
+TINY_RUN = ["--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32",
+            "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "16", "--augment", "none"]
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +94,130 @@ def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path, tiny_config)
     assert f"Resuming {run_dir} from epoch {done} of 3" in result.stdout
     assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
     assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
-        "epoch-0003.optimizer.npz", "epoch-0003.weights.h5"]
+        "epoch-0002.optimizer.npz", "epoch-0002.weights.h5", "epoch-0003.optimizer.npz", "epoch-0003.weights.h5"]
+    # The first epoch of each process includes tracing and is left out of the timing.
+    rows = json.loads((run_dir / "state.json").read_text())["rows"]
+    assert [r["includes_tracing"] for r in rows] == [i in (0, done) for i in range(3)]
+    timed = [r for r in rows if not r["includes_tracing"]]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["mean_step_ms"] == pytest.approx(np.mean([r["step_ms"] for r in timed]))
+    assert metrics["images_per_second"] == pytest.approx(np.mean([r["images_per_second"] for r in timed]))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A complete TINY_RUN of 3 epochs, to be copied by each test."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def copied_run(finished_run, tmp_path, complete=True):
+    """A copy of `finished_run`; complete=False: as a kill after the last epoch, before the test split."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    if not complete:
+        state = json.loads((run_dir / "state.json").read_text())
+        (run_dir / "state.json").write_text(json.dumps({**state, "complete": False}))
+    return run_dir
+
+
+def snapshot(run_dir):
+    return {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+def test_state_writes_are_durable_and_keep_the_previous_state(tmp_path, monkeypatch):
+    synced = []
+    monkeypatch.setattr(rundir, "_fsync", lambda path: synced.append(path.name))
+    run = rundir.RunDir(tmp_path)
+    first, second = ({"fingerprint": "f", "epochs_done": n, "rows": [], "complete": False} for n in (1, 2))
+    run.write_state(first)
+    assert synced == [".state.json.tmp", tmp_path.name] and not run.previous_state_file.exists()
+    run.write_state(second)
+    assert json.loads(run.state_file.read_text()) == second
+    assert json.loads(run.previous_state_file.read_text()) == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.prev"]
+    truncate(run.state_file)
+    logged = []
+    assert run.read_state(logged.append) == first
+    assert len(logged) == 1 and logged[0].startswith(f"{run.state_file} is damaged (not valid JSON: ")
+    assert logged[0].endswith("); using state.json.prev (epoch 1).")
+    run.write_state(second)  # a damaged state.json does not replace the previous one
+    assert json.loads(run.previous_state_file.read_text()) == first
+
+
+def test_damaged_state_falls_back_to_the_previous_one_or_stops_touching_nothing(finished_run, tmp_path, capsys):
+    run_dir = copied_run(finished_run, tmp_path)
+    truncate(run_dir / "state.json")
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"{run_dir / 'state.json'} is damaged (not valid JSON" in out and "using state.json.prev (epoch 3)" in out
+    assert f"Resuming {run_dir} from epoch 3 of 3" in out
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert json.loads((run_dir / "state.json").read_text())["complete"]
+
+    (run_dir / "state.json").write_bytes(b"\0" * 64)
+    truncate(run_dir / "state.json.prev")
+    before = snapshot(run_dir)
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {run_dir / 'state.json'} is damaged (not valid JSON")
+    assert "and so is state.json.prev" in err[0] and "nothing was trained or deleted" in err[0]
+    assert "Pass --restart to start this run over, or another --output-dir" in err[0]
+    assert snapshot(run_dir) == before
+
+
+def test_damaged_checkpoint_resumes_from_the_one_before_or_stops(finished_run, tmp_path, capsys):
+    run_dir = copied_run(finished_run, tmp_path, complete=False)
+    checkpoints = run_dir / "checkpoints"
+    truncate(checkpoints / "epoch-0003.weights.h5")
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch-0003 weights file truncated (checksum mismatch); resuming from epoch-0002." in out
+    assert f"Resuming {run_dir} from epoch 2 of 3" in out
+    state = json.loads((run_dir / "state.json").read_text())
+    assert [r["epoch"] for r in state["rows"]] == [1, 2, 3] and [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert [c["stem"] for c in state["checkpoints"]] == ["epoch-0002", "epoch-0003"]
+    assert all(rundir.checkpoint_problem(checkpoints, c) is None for c in state["checkpoints"])
+
+    run_dir = copied_run(finished_run, tmp_path / "none", complete=False)
+    checkpoints = run_dir / "checkpoints"
+    size = (checkpoints / "epoch-0003.optimizer.npz").stat().st_size
+    (checkpoints / "epoch-0003.optimizer.npz").write_bytes(b"\0" * size)
+    (checkpoints / "epoch-0002.weights.h5").unlink()
+    before = snapshot(run_dir)
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: No checkpoint of {run_dir} verifies: epoch-0003 optimizer file damaged (checksum "
+                   "mismatch); epoch-0002 weights file missing. Pass --restart to start this run over, or another "
+                   "--output-dir to keep it as it is."]
+    assert snapshot(run_dir) == before
+
+
+def test_second_command_on_a_run_directory_stops_naming_the_pid_and_a_dead_ones_lock_is_taken(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = [*TINY_RUN, "--epochs", "1000", "--output-dir", str(run_dir)]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not (
+                (run_dir / ".lock").exists() and (run_dir / ".lock").read_text().strip() == str(proc.pid)):
+            time.sleep(0.05)
+        assert proc.poll() is None, "the first command ended before it could be raced"
+        assert train_cli.main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"error: {run_dir} is in use by another training command (PID {proc.pid}); wait for it to "
+                       "finish or stop it, or pass another --output-dir."]
+    finally:
+        proc.kill()
+        proc.wait()
+    with rundir.RunDir(run_dir).lock():  # the kernel released the dead command's lock
+        assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
