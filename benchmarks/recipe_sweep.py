@@ -35,6 +35,7 @@ VARIANTS = {
     "no-warmup": ["--warmup-epochs", "0"],
     "ls-0": ["--label-smoothing", "0"],
     "no-drop": ["--dropout", "0", "--drop-connect", "0"],
+    "no-reg": ["--dropout", "0", "--drop-connect", "0", "--augment", "none", "--label-smoothing", "0"],
     "aug-none": ["--augment", "none"],
     "sgd": ["--optimizer", "sgd"],
     "rmsprop": ["--optimizer", "rmsprop"],
