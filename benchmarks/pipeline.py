@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from effnet_keras import build_model
-from effnet_keras.training import resized, serving_model
+from effnet_keras.training.loop import resized, serving_model
 from effnet_keras.data import DATASETS, load_dataset, make_pipeline
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Sequence
 
-from effnet_keras.configs import VARIANTS
+from effnet_keras.models.configs import VARIANTS
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--classes", type=int, default=1000, help="classifier outputs")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_info)
-    from effnet_keras.export import add_export_command
+    from effnet_keras.training.export import add_export_command
 
     add_export_command(commands)
     return parser

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from effnet_keras.baselines import BASELINES, DEFAULT_RESOLUTION, build_baseline
-from effnet_keras.builder import build_model
-from effnet_keras.configs import load_config
-from effnet_keras.flops import count_macs
-from effnet_keras.scaling import override
+from effnet_keras.models.baselines import BASELINES, DEFAULT_RESOLUTION, build_baseline
+from effnet_keras.models.builder import build_model
+from effnet_keras.models.configs import load_config
+from effnet_keras.models.flops import count_macs
+from effnet_keras.models.scaling import override
 
 
 def describe(name_or_config: str | Mapping[str, Any], resolution: int | None = None,

@@ -8,10 +8,10 @@ import sys
 from typing import Callable, Sequence
 
 from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES
-from effnet_keras.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
-from effnet_keras.runtime import JIT, PRECISIONS, STRATEGIES
-from effnet_keras.settings import TrainingError, TrainSettings, UsageError
-from effnet_keras.training import train
+from effnet_keras.training.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
+from effnet_keras.training.runtime import JIT, PRECISIONS, STRATEGIES
+from effnet_keras.training.settings import TrainingError, TrainSettings, UsageError
+from effnet_keras.training.loop import train
 
 D = TrainSettings()
 

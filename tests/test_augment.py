@@ -1,11 +1,11 @@
-"""Specification of effnet_keras.augment: on-device augmentation policies and in-model resizing."""
+"""Specification of effnet_keras.training.augment: on-device augmentation policies and in-model resizing."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from effnet_keras.augment import POLICIES, build_augmenter, resize_layer, sample_beta
+from effnet_keras.training.augment import POLICIES, build_augmenter, resize_layer, sample_beta
 
 B, C = 8, 10
 

@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 
 import effnet_keras as ek
-from effnet_keras import cli, export
-from effnet_keras.export import ExportError, add_export_command, export_run, verify_export
+from effnet_keras import cli
+from effnet_keras.training import export
+from effnet_keras.training.export import ExportError, add_export_command, export_run, verify_export
 
 NAMES = ["airplane", "chat noir", "über", "deer", "frog"]
 TINY = ek.override("b0", width=0.25, depth=0.25, resolution=64)
@@ -159,7 +160,7 @@ def test_grey_run_serves_raw_one_channel_images_and_refuses_other_shapes(tmp_pat
     sending other shapes or dtypes gets TensorFlow's signature error, never a resized result."""
     import tensorflow as tf
 
-    from effnet_keras.training import resized, serving_model
+    from effnet_keras.training.loop import resized, serving_model
 
     keras.utils.set_random_seed(0)
     classifier = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3),

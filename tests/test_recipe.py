@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from effnet_keras.baselines import build_baseline
-from effnet_keras.recipe import (
+from effnet_keras.models.baselines import build_baseline
+from effnet_keras.training.recipe import (
     OPTIMIZER_DEFAULTS,
     RECIPES,
     WarmupSchedule,
@@ -16,8 +16,8 @@ from effnet_keras.recipe import (
     customised,
     make_optimizer,
 )
-from effnet_keras.settings import TrainSettings, UsageError, plan_model, training_recipe, validate
-from effnet_keras.training import train
+from effnet_keras.training.settings import TrainSettings, UsageError, plan_model, training_recipe, validate
+from effnet_keras.training.loop import train
 
 
 def lr_at(schedule, *steps):

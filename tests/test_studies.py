@@ -7,10 +7,10 @@ import math
 import pytest
 
 from effnet_keras import get_config
-from effnet_keras.scaling import cost_ratio
+from effnet_keras.models.scaling import cost_ratio
 from test_tuner import TINY, TRAINING, finish, png_size, trials, tuner_cli
-from tuner.space import SpaceError
-from tuner.studies import compound_phi, study_config, study_points
+from effnet_keras.tuner.space import SpaceError
+from effnet_keras.tuner.studies import compound_phi, study_config, study_points
 
 
 def test_study_points_share_one_base_and_scale_one_dimension_each():

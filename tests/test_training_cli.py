@@ -15,8 +15,9 @@ import numpy as np
 import pytest
 
 import effnet_keras as ek
-from effnet_keras import rundir, settings, train_cli, training
-from effnet_keras.augment import resize_layer
+from effnet_keras import train_cli
+from effnet_keras.training import loop as training, rundir, settings
+from effnet_keras.training.augment import resize_layer
 from effnet_keras.data import write_cifar_archive, write_fashion_mnist
 
 ROOT = Path(__file__).resolve().parents[1]

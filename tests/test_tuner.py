@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
-from effnet_keras.scaling import cost_ratio
-from effnet_keras.settings import TrainSettings, plan_model
-from tuner.scale import scale_table
-from tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
+from effnet_keras.models.scaling import cost_ratio
+from effnet_keras.training.settings import TrainSettings, plan_model
+from effnet_keras.tuner.scale import scale_table
+from effnet_keras.tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "examples" / "b0-mini.json")

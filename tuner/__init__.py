@@ -1,1 +1,1 @@
-"""KerasTuner-driven scaling studies for effnet-keras: `python -m tuner search|report|scale`."""
+"""Entry point of `python -m tuner` in a clone (not installed; pip users run `effnet-tuner`)."""

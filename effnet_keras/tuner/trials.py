@@ -14,9 +14,9 @@ from typing import Any
 
 import keras_tuner
 
-from effnet_keras.settings import TrainSettings
-from effnet_keras.training import train
-from tuner.oracle import PointsOracle
+from effnet_keras.training.settings import TrainSettings
+from effnet_keras.training.loop import train
+from effnet_keras.tuner.oracle import PointsOracle
 
 
 class TrainingTuner(keras_tuner.Tuner):

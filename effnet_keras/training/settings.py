@@ -10,14 +10,14 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from effnet_keras import runtime
-from effnet_keras.augment import build_augmenter
-from effnet_keras.baselines import BASELINES, DEFAULT_RESOLUTION
-from effnet_keras.configs import MIN_RESOLUTION, load_config
+from effnet_keras.training import runtime
+from effnet_keras.training.augment import build_augmenter
+from effnet_keras.models.baselines import BASELINES, DEFAULT_RESOLUTION
+from effnet_keras.models.configs import MIN_RESOLUTION, load_config
 from effnet_keras.data import DATASETS, DataError, Selection, parse_classes, parse_expected_counts, select_dataset
-from effnet_keras.recipe import Recipe, WarmupSchedule, choose_recipe, customised
-from effnet_keras.scaling import compound_scale, override
-from effnet_keras.weights import fetch_imagenet_weights
+from effnet_keras.training.recipe import Recipe, WarmupSchedule, choose_recipe, customised
+from effnet_keras.models.scaling import compound_scale, override
+from effnet_keras.models.weights import fetch_imagenet_weights
 
 
 class UsageError(ValueError):

@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from effnet_keras.plots import plot_bars, plot_histories, plot_lines, plot_points
-from tuner.trials import read_project
+from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
+from effnet_keras.tuner.trials import read_project
 
 SEARCH_COLUMNS = ("index", "alpha", "beta", "gamma", "alpha*beta^2*gamma^2", "measured MAC ratio",
                   "best_train_accuracy", "best_val_accuracy", "score", "params", "MACs", "step ms", "trial")

@@ -12,9 +12,9 @@ from typing import Any, Mapping, Sequence
 import keras
 from keras import layers
 
-from effnet_keras.blocks import BLOCKS, CONV_INITIALIZER, BlockArgs, conv_bn, correct_pad
-from effnet_keras.configs import MIN_RESOLUTION, load_config
-from effnet_keras.scaling import round_filters, round_repeats
+from effnet_keras.models.blocks import BLOCKS, CONV_INITIALIZER, BlockArgs, conv_bn, correct_pad
+from effnet_keras.models.configs import MIN_RESOLUTION, load_config
+from effnet_keras.models.scaling import round_filters, round_repeats
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STDDEV = (0.229, 0.224, 0.225)
@@ -142,7 +142,7 @@ def build_model(
     if include_top and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes is {num_classes!r}; allowed values: an integer >= 1.")
     if weights is not None:
-        from effnet_keras.weights import check_weights_arguments
+        from effnet_keras.models.weights import check_weights_arguments
 
         check_weights_arguments(weights, include_top, num_classes)
     shape = _resolve_input_shape(input_shape, config["resolution"])
@@ -177,7 +177,7 @@ def build_model(
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     model = keras.Model(inputs, x, name=name or f"efficientnet-{config['name']}")
     if weights is not None:
-        from effnet_keras.weights import load_weights
+        from effnet_keras.models.weights import load_weights
 
         load_weights(model, config, weights, include_top)
     return model

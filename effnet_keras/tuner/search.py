@@ -7,14 +7,14 @@ import dataclasses
 import json
 from pathlib import Path
 
-from effnet_keras.builder import build_model
-from effnet_keras.configs import load_config
-from effnet_keras.flops import count_macs
-from effnet_keras.scaling import compound_scale, cost_ratio, override
-from effnet_keras.settings import TrainSettings
-from tuner.oracle import PointsOracle
-from tuner.space import SearchSpace, point_dict
-from tuner.trials import TrainingTuner
+from effnet_keras.models.builder import build_model
+from effnet_keras.models.configs import load_config
+from effnet_keras.models.flops import count_macs
+from effnet_keras.models.scaling import compound_scale, cost_ratio, override
+from effnet_keras.training.settings import TrainSettings
+from effnet_keras.tuner.oracle import PointsOracle
+from effnet_keras.tuner.space import SearchSpace, point_dict
+from effnet_keras.tuner.trials import TrainingTuner
 
 OBJECTIVES = {"accuracy": "val_accuracy", "score": "score"}
 

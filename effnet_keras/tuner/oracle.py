@@ -6,7 +6,7 @@ import json
 
 import keras_tuner
 
-from tuner.space import SpaceError
+from effnet_keras.tuner.space import SpaceError
 
 
 class PointsOracle(keras_tuner.Oracle):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
-from effnet_keras.configs import MIN_RESOLUTION, load_config, validate_config
+from effnet_keras.models.configs import MIN_RESOLUTION, load_config, validate_config
 
 
 def round_filters(filters: float, width: float, divisor: int = 8, family: str = "v1") -> int:

@@ -12,12 +12,12 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from effnet_keras.scaling import compound_scale, cost_ratio, override, round_resolution
-from effnet_keras.settings import TrainSettings
-from tuner.oracle import PointsOracle
-from tuner.search import base_config
-from tuner.space import SpaceError
-from tuner.trials import TrainingTuner
+from effnet_keras.models.scaling import compound_scale, cost_ratio, override, round_resolution
+from effnet_keras.training.settings import TrainSettings
+from effnet_keras.tuner.oracle import PointsOracle
+from effnet_keras.tuner.search import base_config
+from effnet_keras.tuner.space import SpaceError
+from effnet_keras.tuner.trials import TrainingTuner
 
 DIMENSIONS = ("width", "depth", "resolution", "compound")
 

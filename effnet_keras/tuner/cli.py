@@ -17,9 +17,9 @@ import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
-from effnet_keras.settings import TrainSettings, UsageError, dataset_arguments, dataset_selection, validate
+from effnet_keras.training.settings import TrainSettings, UsageError, dataset_arguments, dataset_selection, validate
 from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
-from tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
+from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
 
 
 def _numbers(text: str, kind=float) -> list:
@@ -35,7 +35,7 @@ def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable)
     import keras_tuner
 
     from effnet_keras.data import load_dataset
-    from tuner.report import write_report
+    from effnet_keras.tuner.report import write_report
 
     for model in models:
         validate(dataclasses.replace(settings, model=model))
@@ -55,7 +55,7 @@ def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable)
 
 def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
     if args.study_scale:
-        from tuner.scale import load_best
+        from effnet_keras.tuner.scale import load_best
 
         try:
             best = load_best(args.study_scale)
@@ -66,7 +66,7 @@ def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from tuner.search import make_search
+    from effnet_keras.tuner.search import make_search
 
     settings = settings_from_args(args, model=args.base)
     kwargs = {"target": args.target, "tolerance": args.tolerance, "constraint": args.constraint}
@@ -82,7 +82,7 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
-    from tuner.studies import DIMENSIONS, make_study
+    from effnet_keras.tuner.studies import DIMENSIONS, make_study
 
     settings = settings_from_args(args, model=args.base)
     dimensions = list(DIMENSIONS) if args.dimension == "all" else args.dimension.split(",")
@@ -93,7 +93,7 @@ def _study(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from tuner.studies import make_compare
+    from effnet_keras.tuner.studies import make_compare
 
     settings = settings_from_args(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
@@ -104,7 +104,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from tuner.report import write_report
+    from effnet_keras.tuner.report import write_report
 
     report = write_report(args.directory)
     print(report["markdown"])
@@ -113,8 +113,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from tuner.report import markdown_table
-    from tuner.scale import parse_phis, scale_table
+    from effnet_keras.tuner.report import markdown_table
+    from effnet_keras.tuner.scale import parse_phis, scale_table
 
     try:
         rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes,

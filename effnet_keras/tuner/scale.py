@@ -6,9 +6,9 @@ import json
 import math
 from pathlib import Path
 
-from effnet_keras.builder import build_model
-from effnet_keras.flops import count_macs
-from effnet_keras.scaling import compound_scale
+from effnet_keras.models.builder import build_model
+from effnet_keras.models.flops import count_macs
+from effnet_keras.models.scaling import compound_scale
 
 
 def parse_phis(text: str) -> list[float]:

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from effnet_keras.scaling import cost_ratio
+from effnet_keras.models.scaling import cost_ratio
 
 Point = tuple[float, float, float]
 SEED_CANDIDATES: tuple[Point, ...] = ((1.2, 1.1, 1.15), (1.2, 1.15, 1.1), (1.3, 1.05, 1.15), (1.3, 1.15, 1.05),

@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator
 import keras
 import numpy as np
 
-from effnet_keras.plots import plot_curves
-from effnet_keras.settings import ModelPlan, TrainSettings, UsageError
+from effnet_keras.training.plots import plot_curves
+from effnet_keras.training.settings import ModelPlan, TrainSettings, UsageError
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
                    "images_per_second", "step_ms")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from effnet_keras.builder import head_dtype
+from effnet_keras.models.builder import head_dtype
 
 BASELINES = ("resnet152", "simple-cnn")
 DEFAULT_RESOLUTION = {"resnet152": 224, "simple-cnn": 32}

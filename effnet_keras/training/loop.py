@@ -21,16 +21,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from effnet_keras import runtime
-from effnet_keras.augment import build_augmenter, grey_to_rgb, resize_layer
-from effnet_keras.baselines import build_baseline
-from effnet_keras.builder import build_model, head_dtype
-from effnet_keras.configs import MIN_RESOLUTION
+from effnet_keras.training import runtime
+from effnet_keras.training.augment import build_augmenter, grey_to_rgb, resize_layer
+from effnet_keras.models.baselines import build_baseline
+from effnet_keras.models.builder import build_model, head_dtype
+from effnet_keras.models.configs import MIN_RESOLUTION
 from effnet_keras.data import load_dataset, make_pipeline
-from effnet_keras.flops import count_macs
-from effnet_keras.recipe import WarmupSchedule, make_optimizer, scaled_lr
-from effnet_keras.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint, verify_checkpoints
-from effnet_keras.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, dataset_arguments,
+from effnet_keras.models.flops import count_macs
+from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
+from effnet_keras.training.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint, verify_checkpoints
+from effnet_keras.training.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, dataset_arguments,
                                    training_recipe, validate)
 
 
@@ -249,7 +249,7 @@ def _train(s: TrainSettings, log, held: contextlib.ExitStack) -> dict:
 
     metrics = finish(run, state, data, s, plan, macs, params)
     if s.export is not None:
-        from effnet_keras.export import export_run
+        from effnet_keras.training.export import export_run
 
         export_run(run.path, s.export or None)
     log(summary_table(metrics))
