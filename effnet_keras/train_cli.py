@@ -77,7 +77,8 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: the recipe's; imagenet/transfer keep the variant's)")
     g.add_argument("--dropout", type=float, help="dropout before the classifier (default: the variant's)")
     g.add_argument("--drop-connect", type=float, help="stochastic depth rate of the last block (default: 0.2)")
-    g.add_argument("--augment", default=D.augment, help="none, or parts of basic, randaugment, cutout, mixup, cutmix "
+    g.add_argument("--augment", default=D.augment, help="auto (the recipe's: scratch uses none for runs of "
+                   "at most 10 epochs, basic beyond), none, or parts of basic, randaugment, cutout, mixup, cutmix "
                    "joined by '+'")
     g.add_argument("--augment-magnitude", type=float, default=D.augment_magnitude, help="strength in [0, 1]")
     g.add_argument("--ema", type=float, nargs="?", const=0.999, help="keep an EMA of the weights with this decay")

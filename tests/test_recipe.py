@@ -16,7 +16,8 @@ from effnet_keras.training.recipe import (
     customised,
     make_optimizer,
 )
-from effnet_keras.training.settings import TrainSettings, UsageError, plan_model, training_recipe, validate
+from effnet_keras.training.settings import (TrainSettings, UsageError, augment_policy, plan_model, training_recipe,
+                                            validate)
 from effnet_keras.training.loop import train
 
 
@@ -51,6 +52,18 @@ def test_auto_recipe_is_transfer_with_pretrained_weights_and_scratch_without():
     assert choose_recipe("imagenet", pretrained=False).optimizer == "rmsprop"
     with pytest.raises(ValueError, match="allowed values: auto, scratch"):
         choose_recipe("fast", pretrained=False)
+
+
+@pytest.mark.parametrize("epochs, recipe, want", [
+    (3, "scratch", "none"), (10, "scratch", "none"), (11, "scratch", "basic"), (100, "scratch", "basic"),
+    (3, "transfer", "basic"), (3, "imagenet", "basic"),
+])
+def test_auto_augmentation_is_off_for_short_scratch_runs_and_basic_for_long_ones(epochs, recipe, want):
+    assert augment_policy(TrainSettings(epochs=epochs, recipe=recipe)) == want
+
+
+def test_an_explicit_augmentation_wins_over_the_recipe():
+    assert augment_policy(TrainSettings(epochs=3, augment="basic+mixup")) == "basic+mixup"
 
 
 def test_flags_replace_recipe_fields_and_unset_flags_keep_them():

@@ -30,8 +30,8 @@ from effnet_keras.data import load_dataset, make_pipeline
 from effnet_keras.models.flops import count_macs
 from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
 from effnet_keras.training.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint, verify_checkpoints
-from effnet_keras.training.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, dataset_arguments,
-                                   training_recipe, validate)
+from effnet_keras.training.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, augment_policy,
+                                            dataset_arguments, training_recipe, validate)
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,8 @@ def _train(s: TrainSettings, log, held: contextlib.ExitStack) -> dict:
     device = runtime.accelerator()
     precision = runtime.resolve_precision(s.precision, device)
     jit = runtime.resolve_jit(s.jit_compile, device)
-    if jit and "randaugment" in s.augment:
+    augment = augment_policy(s)
+    if jit and "randaugment" in augment:
         if s.jit_compile == "on":
             raise UsageError("--augment randaugment does not compile under XLA (Keras' RandAugment); use "
                              "--jit-compile off or another policy.")
@@ -212,7 +213,8 @@ def _train(s: TrainSettings, log, held: contextlib.ExitStack) -> dict:
         "stages": [dataclasses.asdict(st) for st in stages], "dataset": data.name, "data_source": data.source,
         "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
         "val_images": len(data.x_val), "precision": precision, "strategy": type(strategy).__name__,
-        "replicas": replicas, "jit_compile": jit, "learning_rate": lr, "recipe": dataclasses.asdict(recipe),
+        "replicas": replicas, "jit_compile": jit, "augment": augment, "learning_rate": lr,
+        "recipe": dataclasses.asdict(recipe),
         "steps_per_epoch": steps, "params": params, "macs": macs, "versions": _versions(),
         "device": _device_info(device)})
 
@@ -232,7 +234,7 @@ def _train(s: TrainSettings, log, held: contextlib.ExitStack) -> dict:
         with strategy.scope():
             train_core = eval_core if stage.resolution == plan.resolution else resized(
                 classifier, data.image_shape, stage.resolution, f"{plan.name}-core-{stage.resolution}px")
-            trainer = Trainer(train_core, eval_core, build_augmenter(s.augment, stage.magnitude, seed=s.seed))
+            trainer = Trainer(train_core, eval_core, build_augmenter(augment, stage.magnitude, seed=s.seed))
             trainer.compile(optimizer=optimizer,
                             loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
                             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit)

@@ -14,6 +14,8 @@ import keras
 
 OPTIMIZERS = ("sgd", "rmsprop", "adamw")
 SCHEDULES = ("cosine", "exponential", "constant")
+SHORT_RUN_EPOCHS = 10
+"""Runs of at most this many epochs use a recipe's `augment_short` (see README "From-scratch recipe")."""
 NO_DECAY_NAMES = ("gamma", "beta", "bias")
 """Variables that weight decay leaves alone: BatchNorm scale/offset and biases (matched by name)."""
 
@@ -23,7 +25,8 @@ class Recipe:
     """Defaults that were measured to work together; every field has a train.py flag that overrides it.
 
     lr is per 256 images; warmup_epochs and decay_epochs are in epochs; bn_momentum, when set,
-    replaces the model config's BatchNorm momentum (None keeps it).
+    replaces the model config's BatchNorm momentum (None keeps it). augment is the augmentation
+    policy of runs longer than SHORT_RUN_EPOCHS, augment_short that of shorter ones.
     """
 
     name: str
@@ -37,12 +40,19 @@ class Recipe:
     bn_momentum: float | None
     decay_rate: float = 0.97
     decay_epochs: float = 2.4
+    augment: str = "basic"
+    augment_short: str = "basic"
+
+    def augment_for(self, epochs: int) -> str:
+        """The augmentation policy of a run of `epochs` epochs."""
+        return self.augment_short if epochs <= SHORT_RUN_EPOCHS else self.augment
 
 
 RECIPES = {
     # From scratch on small images (28-96 px): see README "From-scratch recipe" for the measurements.
     "scratch": Recipe("scratch", optimizer="adamw", lr=1e-2, weight_decay=0.05, decay_norm_and_bias=False,
-                      schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, bn_momentum=0.9),
+                      schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, bn_momentum=0.9,
+                      augment_short="none"),
     # The EfficientNet paper's ImageNet recipe (RMSProp 0.016 per 256, 5 warm-up epochs, x0.97 every 2.4).
     "imagenet": Recipe("imagenet", optimizer="rmsprop", lr=0.016, weight_decay=1e-5, decay_norm_and_bias=True,
                        schedule="exponential", warmup_epochs=5.0, label_smoothing=0.1, bn_momentum=None),

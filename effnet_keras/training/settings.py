@@ -76,7 +76,7 @@ class TrainSettings:
     bn_momentum: float | None = None
     dropout: float | None = None
     drop_connect: float | None = None
-    augment: str = "basic"
+    augment: str = "auto"
     augment_magnitude: float = 0.5
     ema: float | None = None
     precision: str = "auto"
@@ -126,6 +126,11 @@ def training_recipe(s: TrainSettings) -> Recipe:
         raise UsageError(str(e)) from None
     _check_recipe(recipe)
     return recipe
+
+
+def augment_policy(s: TrainSettings) -> str:
+    """--augment, or for "auto" the recipe's policy for a run of --epochs epochs (`Recipe.augment_for`)."""
+    return training_recipe(s).augment_for(s.epochs) if s.augment == "auto" else s.augment
 
 
 def plan_model(s: TrainSettings) -> ModelPlan:
@@ -255,7 +260,7 @@ def validate(s: TrainSettings) -> ModelPlan:
     recipe = training_recipe(s)
     plan = plan_model(s)
     try:
-        build_augmenter(s.augment, s.augment_magnitude)
+        build_augmenter(augment_policy(s), s.augment_magnitude)
         WarmupSchedule(1.0, 1, kind=recipe.schedule)
         runtime.resolve_precision(s.precision, "cpu")
         runtime.resolve_jit(s.jit_compile, "cpu")
