@@ -10,7 +10,8 @@ from typing import Callable, Sequence
 from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES
 from effnet_keras.training.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
 from effnet_keras.training.runtime import JIT, PRECISIONS, STRATEGIES
-from effnet_keras.training.settings import TrainingError, TrainSettings, UsageError
+from effnet_keras.training.errors import TrainingError, UsageError
+from effnet_keras.training.settings import TrainSettings
 from effnet_keras.training.loop import train
 
 D = TrainSettings()

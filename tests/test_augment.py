@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from effnet_keras.training.augment import POLICIES, build_augmenter, resize_layer, sample_beta
+from effnet_keras.training.augment import POLICIES, build_augmenter, sample_beta
 
 B, C = 8, 10
 

@@ -16,8 +16,8 @@ from effnet_keras.training.recipe import (
     customised,
     make_optimizer,
 )
-from effnet_keras.training.settings import (TrainSettings, UsageError, augment_policy, plan_model, training_recipe,
-                                            validate)
+from effnet_keras.training.errors import UsageError
+from effnet_keras.training.settings import TrainSettings, augment_policy, plan_model, training_recipe, validate
 from effnet_keras.training.loop import train
 
 

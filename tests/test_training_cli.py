@@ -16,7 +16,9 @@ import pytest
 
 import effnet_keras as ek
 from effnet_keras import train_cli
-from effnet_keras.training import loop as training, rundir, settings
+from effnet_keras.training import errors, loop as training, rundir, settings
+from effnet_keras.training.plan import plan_stages
+from effnet_keras.training.recorder import RunRecorder
 from effnet_keras.training.augment import resize_layer
 from effnet_keras.data import write_cifar_archive, write_fashion_mnist
 
@@ -135,12 +137,12 @@ def test_state_writes_are_durable_and_keep_the_previous_state(tmp_path, monkeypa
     synced = []
     monkeypatch.setattr(rundir, "_fsync", lambda path: synced.append(path.name))
     run = rundir.RunDir(tmp_path)
-    first, second = ({"fingerprint": "f", "epochs_done": n, "rows": [], "complete": False} for n in (1, 2))
+    first, second = (rundir.RunState("f", epochs_done=n) for n in (1, 2))
     run.write_state(first)
     assert synced == [".state.json.tmp", tmp_path.name] and not run.previous_state_file.exists()
     run.write_state(second)
-    assert json.loads(run.state_file.read_text()) == second
-    assert json.loads(run.previous_state_file.read_text()) == first
+    assert json.loads(run.state_file.read_text()) == second.to_json()
+    assert json.loads(run.previous_state_file.read_text()) == first.to_json()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json", "state.json.prev"]
     truncate(run.state_file)
     logged = []
@@ -148,7 +150,7 @@ def test_state_writes_are_durable_and_keep_the_previous_state(tmp_path, monkeypa
     assert len(logged) == 1 and logged[0].startswith(f"{run.state_file} is damaged (not valid JSON: ")
     assert logged[0].endswith("); using state.json.prev (epoch 1).")
     run.write_state(second)  # a damaged state.json does not replace the previous one
-    assert json.loads(run.previous_state_file.read_text()) == first
+    assert json.loads(run.previous_state_file.read_text()) == first.to_json()
 
 
 def test_damaged_state_falls_back_to_the_previous_one_or_stops_touching_nothing(finished_run, tmp_path, capsys):
@@ -302,14 +304,14 @@ def test_non_finite_loss_stops_without_touching_the_last_checkpoint(tmp_path):
     run.prepare()
     good = run.checkpoints / "epoch-0001.weights.h5"
     good.write_bytes(b"weights of epoch 1")
-    state = {"epochs_done": 1, "checkpoint": "epoch-0001", "rows": [], "best_val_accuracy": 0.5}
-    recorder = rundir.RunRecorder(run, state, classifier=None, serving=None, images_per_step=8, steps=1,
-                                  plot_title="t")
+    state = rundir.RunState("f", epochs_done=1, checkpoint="epoch-0001", best_val_accuracy=0.5)
+    recorder = RunRecorder(run, state, classifier=None, serving=None, images_per_step=8, steps=1,
+                           plot_title="t")
     recorder.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
     recorder.on_epoch_begin(1)
     recorder.on_epoch_end(1, {"loss": float("nan"), "accuracy": 0.1})
     assert recorder.diverged_epoch == 2 and recorder.model.stop_training
-    assert good.read_bytes() == b"weights of epoch 1" and state["epochs_done"] == 1
+    assert good.read_bytes() == b"weights of epoch 1" and state.epochs_done == 1
     assert not (run.path / "state.json").exists()
 
 
@@ -335,14 +337,14 @@ def test_scale_file_from_the_tuner_with_phi(tmp_path):
     scale.write_text(json.dumps({"alpha": 1.2, "beta": 1.1, "gamma": 1.15, "base": "b0", "val_accuracy": 0.9}))
     plan = settings.plan_model(settings.TrainSettings(model="b0", scale=str(scale), phi=2))
     assert plan.config["depth"] == pytest.approx(1.44) and plan.resolution == round(224 * 1.15**2)
-    with pytest.raises(settings.UsageError, match="missing: --phi"):
+    with pytest.raises(errors.UsageError, match="missing: --phi"):
         settings.plan_model(settings.TrainSettings(model="b0", scale=str(scale)))
 
 
 def test_progressive_learning_grows_image_size_augmentation_and_dropout(tmp_path, tiny_config):
     plan = settings.plan_model(settings.TrainSettings(model=tiny_config, resolution=64))
-    stages = training.plan_stages(settings.TrainSettings(epochs=6, progressive=True, progressive_stages=3,
-                                                         augment_magnitude=0.6), plan)
+    stages = plan_stages(settings.TrainSettings(epochs=6, progressive=True, progressive_stages=3,
+                                                augment_magnitude=0.6), plan)
     assert [(st.start, st.end) for st in stages] == [(0, 2), (2, 4), (4, 6)]
     assert [st.resolution for st in stages] == [32, 48, 64]
     assert [round(st.magnitude, 2) for st in stages] == [0.0, 0.3, 0.6]

@@ -86,3 +86,14 @@ def test_official_addresses_follow_keras_applications():
     name, url, md5 = weights_module.imagenet_weights_url(ek.get_config("v2-s"), include_top=True)
     assert name == "efficientnetv2-s.h5" and url.endswith("/efficientnet_v2/efficientnetv2-s.h5") and len(md5) == 32
     assert weights_module.imagenet_weights_url(ek.get_config("b7"), False)[0] == "efficientnetb7_notop.h5"
+
+
+def test_imagenet_file_table_matches_keras_applications():
+    from keras.src.applications import efficientnet, efficientnet_v2
+
+    for name, md5 in weights_module.IMAGENET_MD5.items():
+        module, key = (efficientnet, name) if not name.startswith("v2-") else (
+            efficientnet_v2, name[3:] if name[3] == "b" else f"-{name[3:]}")
+        assert md5 == module.WEIGHTS_HASHES[key], name
+        url = weights_module.imagenet_weights_url(ek.get_config(name), include_top=False)[1]
+        assert url.startswith(module.BASE_WEIGHTS_PATH), name

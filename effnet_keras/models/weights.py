@@ -13,7 +13,8 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
-IMAGENET_STDDEV = (0.229, 0.224, 0.225)
+from effnet_keras.models.builder import IMAGENET_STDDEV
+
 
 
 class WeightsError(ValueError):
@@ -33,21 +34,40 @@ def check_weights_arguments(weights: str, include_top: bool, num_classes: int) -
                            "(e.g. saved with model.save_weights('x.weights.h5')).")
 
 
+V1_WEIGHTS_URL = "https://storage.googleapis.com/keras-applications/"
+V2_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/efficientnet_v2/"
+IMAGENET_MD5 = {
+    # variant: (md5 with the top, md5 without it), as keras.applications publishes the files.
+    "b0": ("902e53a9f72be733fc0bcb005b3ebbac", "50bc09e76180e00e4465e1a485ddc09d"),
+    "b1": ("1d254153d4ab51201f1646940f018540", "74c4e6b3e1f6a1eea24c589628592432"),
+    "b2": ("b15cce36ff4dcbd00b6dd88e7857a6ad", "111f8e2ac8aa800a7a99e3239f7bfb39"),
+    "b3": ("ffd1fdc53d0ce67064dc6a9c7960ede0", "af6d107764bb5b1abb91932881670226"),
+    "b4": ("18c95ad55216b8f92d7e70b3a046e2fc", "ebc24e6d6c33eaebbd558eafbeedf1ba"),
+    "b5": ("ace28f2a6363774853a83a0b21b9421a", "38879255a25d3c92d5e44e04ae6cec6f"),
+    "b6": ("165f6e37dce68623721b423839de8be5", "9ecce42647a20130c1f39a5d4cb75743"),
+    "b7": ("8c03f828fec3ef71311cd463b6759d99", "cbcfe4450ddf6f3ad90b1b398090fe4a"),
+    "v2-b0": ("21ecbf6da12460d5c40bb2f29ceb2188", "893217f2bb855e2983157299931e43ff"),
+    "v2-b1": ("069f0534ff22adf035c89e2d9547a9dc", "0e80663031ca32d657f9caa404b6ec37"),
+    "v2-b2": ("424e49f28180edbde1e94797771950a7", "1dfe2e7a5d45b6632553a8961ea609eb"),
+    "v2-b3": ("1f1fc43bd98a6e4fd8fdfd551e02c7a0", "f6abf7b5849ac99a89b50dd3fd532856"),
+    "v2-s": ("e1d88a8495beba45748fedd0cecbe016", "af0682fb74e8c54910f2d4393339c070"),
+    "v2-m": ("a3bf6aa3276309f4fc6a34aa114c95cd", "1b8dc055df72dde80d614482840fe342"),
+    "v2-l": ("27e6d408b53c7ebc868fefa357689935", "b0b66b5c863aef5b46e8608fe1711615"),
+}
+
+
 def imagenet_weights_url(config: Mapping[str, Any], include_top: bool) -> tuple[str, str, str]:
     """(file name, URL, md5) of the official keras.applications ImageNet file for an unscaled variant."""
-    from keras.src.applications import efficientnet, efficientnet_v2
-
     name = config["name"]
-    if config["family"] == "v1":
-        module, key, file_stem = efficientnet, name, f"efficientnet{name}"
-    else:
-        suffix = name[3:]  # "b0" or "s"; Keras keys the S/M/L hashes as "-s", "-m", "-l"
-        module, key, file_stem = efficientnet_v2, suffix if suffix[0] == "b" else f"-{suffix}", f"efficientnetv2-{suffix}"
-    if key not in module.WEIGHTS_HASHES or "alpha" in config:
+    if name not in IMAGENET_MD5 or "alpha" in config:
         raise WeightsError(f"No official ImageNet weights exist for config {name!r}; they exist for the "
                            "unmodified variants b0..b7 and v2-b0..v2-l. Use weights=None or a weights file.")
+    if config["family"] == "v1":
+        base, file_stem = V1_WEIGHTS_URL, f"efficientnet{name}"
+    else:
+        base, file_stem = V2_WEIGHTS_URL, f"efficientnetv2-{name[3:]}"
     file_name = file_stem + (".h5" if include_top else "_notop.h5")
-    return file_name, module.BASE_WEIGHTS_PATH + file_name, module.WEIGHTS_HASHES[key][0 if include_top else 1]
+    return file_name, base + file_name, IMAGENET_MD5[name][0 if include_top else 1]
 
 
 def fetch_imagenet_weights(config: Mapping[str, Any], include_top: bool) -> str:

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from effnet_keras.training.rundir import RunDir
+
 #: Max abs difference allowed between the SavedModel's and the Keras model's probabilities, per
 #: training precision. The check itself runs the same graph on both sides and measures 0.0 on CPU
 #: for all three. The bounds leave room for kernels or fusions that round differently (another
@@ -84,10 +86,11 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
     if not run_dir.is_dir():
         raise ExportError(f"Run directory {run_dir} does not exist. Pass the directory a training run wrote "
                           "(it holds model.keras and config.json).")
-    if not (run_dir / "model.keras").is_file():
+    run = RunDir(run_dir)
+    if not run.model_file.is_file():
         raise ExportError(f"{run_dir} has no model.keras: the run has not finished an epoch yet, or this is not "
                           "a run directory. Train until a model is saved, or pass the right RUN_DIR.")
-    config_path = run_dir / "config.json"
+    config_path = run.config_file
     if not config_path.is_file():
         raise ExportError(f"{run_dir} has no config.json (class names and precision come from it). "
                           "Pass a run directory written by the training CLI.")
@@ -281,7 +284,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
 
     staging = _prepare_out_dir(out, run)
     try:
-        model = _load_model(run / "model.keras")
+        model = _load_model(RunDir(run).model_file)
         _check_model(model, shape, len(names))
         _write_saved_model(model, staging, shape)
         (staging / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")

@@ -1,8 +1,8 @@
 """The training recipe: one function, `train(settings)`, used by train.py and every tuner trial.
 
 A run lives in one directory (see `rundir`): config.json (every resolved setting, versions,
-device), history.csv, TensorBoard logs, checkpoints/ (model + optimizer after every epoch, for
-resume), model.keras (best by val_accuracy; raw uint8 [B, H, W, C] of the data set's image shape
+device), history.csv, TensorBoard logs, checkpoints/ (model + optimizer of the last two epochs,
+for resume), model.keras (best by val_accuracy; raw uint8 [B, H, W, C] of the data set's image shape
 in, float32 probabilities out), metrics.json and curves.png.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import math
 import os
 import platform
@@ -25,42 +24,15 @@ from effnet_keras.training import runtime
 from effnet_keras.training.augment import build_augmenter, grey_to_rgb, resize_layer
 from effnet_keras.models.baselines import build_baseline
 from effnet_keras.models.builder import build_model, head_dtype
-from effnet_keras.models.configs import MIN_RESOLUTION
-from effnet_keras.data import load_dataset, make_pipeline
+from effnet_keras.data import Dataset, load_dataset, make_pipeline
 from effnet_keras.models.flops import count_macs
 from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
-from effnet_keras.training.rundir import RunDir, RunRecorder, choose_run_dir, load_checkpoint, verify_checkpoints
-from effnet_keras.training.settings import (ModelPlan, TrainingError, TrainSettings, UsageError, augment_policy,
-                                            dataset_arguments, training_recipe, validate)
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Epochs [start, end) trained at `resolution` px with augmentation `magnitude` and `dropout`."""
-
-    start: int
-    end: int
-    resolution: int
-    magnitude: float
-    dropout: float | None
-
-
-def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
-    """One stage, or EfficientNetV2 progressive learning: image size (from half the resolution,
-    even pixels, at least MIN_RESOLUTION), augmentation magnitude (from 0) and dropout (from 0.1)
-    grow linearly to their final values over `progressive_stages` equal stages."""
-    if not s.progressive:
-        return [Stage(0, s.epochs, plan.resolution, s.augment_magnitude, None)]
-    count = max(1, min(s.progressive_stages, s.epochs))
-    final_dropout = s.dropout if s.dropout is not None else (plan.config or {}).get("dropout", 0.2)
-    stages = []
-    for i in range(count):
-        frac = i / (count - 1) if count > 1 else 1.0
-        size = plan.resolution if frac == 1 else max(MIN_RESOLUTION,
-                                                      2 * round((0.5 + 0.5 * frac) * plan.resolution / 2))
-        stages.append(Stage(round(i * s.epochs / count), round((i + 1) * s.epochs / count), size,
-                            frac * s.augment_magnitude, min(0.1, final_dropout) * (1 - frac) + final_dropout * frac))
-    return stages
+from effnet_keras.training.errors import TrainingError, UsageError
+from effnet_keras.training.plan import RunPlan, plan_run
+from effnet_keras.training.recorder import RunRecorder
+from effnet_keras.training.rundir import (RunDir, RunState, choose_run_dir, load_checkpoint,
+                                          verify_checkpoints)
+from effnet_keras.training.settings import ModelPlan, TrainSettings, dataset_arguments
 
 
 def build_classifier(s: TrainSettings, plan: ModelPlan, num_classes: int, input_shape: tuple,
@@ -137,146 +109,168 @@ def _device_info(device: str) -> dict:
     return {"accelerator": device, "gpus": gpus, "cpu_count": os.cpu_count(), "platform": platform.platform()}
 
 
+@dataclass(frozen=True)
+class Built:
+    """A run's data and what is built from it under the strategy: the step count, the peak
+    learning rate, the classifier (float 0..255 images of the final size or, progressive, any
+    size), its evaluation and serving wrappers (see `resized`, `serving_model`) and optimizer."""
+
+    data: Dataset
+    steps: int
+    lr: float
+    classifier: keras.Model
+    eval_core: keras.Model
+    serving: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    macs: int
+    params: int
+
+
 def train(s: TrainSettings, log=print) -> dict:
     """Train (or resume) one run and return its metrics dict (also written to metrics.json).
 
     Raises UsageError before any training for bad settings, a run directory another command holds
     or one whose state or checkpoints do not verify; TrainingError when the loss diverges.
     """
+    plan = plan_run(s, log)
     with contextlib.ExitStack() as held:  # the run directory's lock, until training ends or fails
-        return _train(s, log, held)
+        run, state = open_run(plan, held, log)
+        if state.complete:
+            log(f"Run {run.path} is already complete ({state.epochs_done} epochs); pass --restart to train again.")
+            return run.read_json(run.metrics_file)
+        built = build(plan, run, state, log)
+        run.write_json(run.config_file, run_record(plan, built))
+        fit_stages(plan, run, state, built, log)
+        metrics = finish(plan, run, state, built)
+        if s.export is not None:
+            from effnet_keras.training.export import export_run
 
-
-def _train(s: TrainSettings, log, held: contextlib.ExitStack) -> dict:
-    runtime.split_host_cpu(s.logical_cpus)  # before anything initialises TensorFlow's devices
-    plan = validate(s)
-    device = runtime.accelerator()
-    precision = runtime.resolve_precision(s.precision, device)
-    jit = runtime.resolve_jit(s.jit_compile, device)
-    augment = augment_policy(s)
-    if jit and "randaugment" in augment:
-        if s.jit_compile == "on":
-            raise UsageError("--augment randaugment does not compile under XLA (Keras' RandAugment); use "
-                             "--jit-compile off or another policy.")
-        jit = False
-        log("XLA off: Keras' RandAugment does not compile under XLA.")
-    strategy = runtime.make_strategy(s.strategy)
-    replicas = strategy.num_replicas_in_sync
-    if s.batch_size % replicas:
-        raise UsageError(f"--batch-size {s.batch_size} is not divisible by the {replicas} replicas; use a multiple "
-                         f"of {replicas} (the global batch is split evenly).")
-    run = choose_run_dir(s, plan, log)
-    run.prepare()
-    held.enter_context(run.lock())
-    state = None if s.restart else run.read_state(log)
-    if state and state.get("fingerprint") != s.fingerprint():
-        raise UsageError(f"{run.path} holds a run with different settings; pass --restart to overwrite it or "
-                         "another --output-dir.")
-    if state and state.get("complete"):
-        log(f"Run {run.path} is already complete ({state['epochs_done']} epochs); pass --restart to train again.")
-        return json.loads((run.path / "metrics.json").read_text())
-    if state:
-        verify_checkpoints(run, state, log)
-
-    data = load_dataset(**dataset_arguments(s))
-    if len(data.x_train) < s.batch_size:
-        largest = len(data.x_train) // replicas * replicas
-        raise UsageError(f"--batch-size {s.batch_size} is larger than the {len(data.x_train)} training images, so an "
-                         f"epoch would have no step; use --batch-size {largest} or less, or more training images.")
-    keras.utils.set_random_seed(s.seed)
-    runtime.set_precision(precision)
-    steps = s.steps_per_epoch or math.ceil(len(data.x_train) / s.batch_size)
-    recipe = training_recipe(s)
-    lr = scaled_lr(recipe.lr, s.batch_size, s.lr_scaling)
-    schedule = WarmupSchedule(lr, total_steps=s.epochs * steps, warmup_steps=int(recipe.warmup_epochs * steps),
-                              kind=recipe.schedule, decay_rate=recipe.decay_rate,
-                              decay_steps=int(recipe.decay_epochs * steps))
-    stages = plan_stages(s, plan)
-    final_shape = (plan.resolution, plan.resolution, 3)
-
-    with strategy.scope():
-        classifier = build_classifier(s, plan, data.num_classes, (None, None, 3) if s.progressive else final_shape,
-                                      s.weights)
-        eval_core = resized(classifier, data.image_shape, plan.resolution, f"{plan.name}-core")
-        serving = serving_model(eval_core, f"{plan.name}-{plan.resolution}px")
-        optimizer = make_optimizer(recipe.optimizer, schedule, recipe.weight_decay, s.ema, recipe.decay_norm_and_bias)
-        if state:
-            load_checkpoint(run.checkpoints, state["checkpoint"], classifier, optimizer)
-            log(f"Resuming {run.path} from epoch {state['epochs_done']} of {s.epochs} (--restart starts over).")
-    state = state or {"fingerprint": s.fingerprint(), "epochs_done": 0, "rows": [], "checkpoints": [],
-                      "best_val_accuracy": -1.0, "best_epoch": None, "complete": False}
-    counted = classifier if not s.progressive else build_classifier(s, plan, data.num_classes, final_shape, None)
-    macs, params = count_macs(counted), classifier.count_params()
-    run.write_json("config.json", {
-        "command": sys.argv, "settings": dataclasses.asdict(s), "model_name": plan.name,
-        "model_config": plan.config, "resolution": plan.resolution, "image_shape": data.image_shape,
-        "stages": [dataclasses.asdict(st) for st in stages], "dataset": data.name, "data_source": data.source,
-        "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
-        "val_images": len(data.x_val), "precision": precision, "strategy": type(strategy).__name__,
-        "replicas": replicas, "jit_compile": jit, "augment": augment, "learning_rate": lr,
-        "recipe": dataclasses.asdict(recipe),
-        "steps_per_epoch": steps, "params": params, "macs": macs, "versions": _versions(),
-        "device": _device_info(device)})
-
-    train_ds = one_hot_batches(make_pipeline(data.x_train, data.y_train, s.batch_size, training=True, seed=s.seed,
-                                             drop_remainder=True).repeat(), data.num_classes)
-    val_ds = one_hot_batches(make_pipeline(data.x_val, data.y_val, s.batch_size, training=False), data.num_classes)
-    recorder = RunRecorder(run, state, classifier, serving, s.batch_size, steps, f"{plan.name} on {data.name}")
-    for stage in stages:
-        if state["epochs_done"] >= stage.end or recorder.diverged_epoch is not None:
-            continue
-        if s.progressive:
-            log(f"Progressive stage: epochs {stage.start + 1}-{stage.end} at {stage.resolution}px, "
-                f"augmentation magnitude {stage.magnitude:.2f}, dropout {stage.dropout:.2f}")
-            for layer in classifier.layers:
-                if layer.name == "top_dropout":
-                    layer.rate = stage.dropout
-        with strategy.scope():
-            train_core = eval_core if stage.resolution == plan.resolution else resized(
-                classifier, data.image_shape, stage.resolution, f"{plan.name}-core-{stage.resolution}px")
-            trainer = Trainer(train_core, eval_core, build_augmenter(augment, stage.magnitude, seed=s.seed))
-            trainer.compile(optimizer=optimizer,
-                            loss=keras.losses.CategoricalCrossentropy(label_smoothing=recipe.label_smoothing),
-                            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=jit)
-        trainer.fit(train_ds, validation_data=val_ds, epochs=stage.end, initial_epoch=state["epochs_done"],
-                    steps_per_epoch=steps, verbose=1 if sys.stdout.isatty() else 2,
-                    callbacks=[recorder, keras.callbacks.TensorBoard(str(run.path / "logs"), profile_batch=0)])
-    if recorder.diverged_epoch is not None:
-        kept = state.get("checkpoint")
-        raise TrainingError(
-            f"The loss became NaN/Inf in epoch {recorder.diverged_epoch}; training stopped. "
-            + (f"The last good checkpoint (epoch {state['epochs_done']}, {run.checkpoints / kept}.*) and model.keras "
-               "are kept; " if kept else "No epoch had completed, so nothing was saved; ")
-            + "lower --lr, add --warmup-epochs, or use --precision float32, then run again.")
-
-    metrics = finish(run, state, data, s, plan, macs, params)
-    if s.export is not None:
-        from effnet_keras.training.export import export_run
-
-        export_run(run.path, s.export or None)
+            export_run(run.path, s.export or None)
     log(summary_table(metrics))
     return metrics
 
 
-def finish(run: RunDir, state: dict, data, s: TrainSettings, plan: ModelPlan, macs: int, params: int) -> dict:
+def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, RunState]:
+    """Choose the run directory, take its lock (held until `held` closes) and read its state: a new
+    one, or the saved one cut back to its newest checkpoint that verifies."""
+    s = plan.settings
+    run = choose_run_dir(s.output_dir, s.runs_root, f"{plan.model.name}-{s.dataset}", s.fingerprint(), s.restart,
+                         log)
+    run.prepare()
+    held.enter_context(run.lock())
+    state = None if s.restart else run.read_state(log)
+    if state is None:
+        return run, RunState(s.fingerprint())
+    if state.fingerprint != s.fingerprint():
+        raise UsageError(f"{run.path} holds a run with different settings; pass --restart to overwrite it or "
+                         "another --output-dir.")
+    if not state.complete:
+        verify_checkpoints(run, state, log)
+    return run, state
+
+
+def build(plan: RunPlan, run: RunDir, state: RunState, log) -> Built:
+    """Load the data, then build the models and optimizer, restoring the state's checkpoint if any."""
+    s, model = plan.settings, plan.model
+    data = load_dataset(**dataset_arguments(s))
+    if len(data.x_train) < s.batch_size:
+        largest = len(data.x_train) // plan.replicas * plan.replicas
+        raise UsageError(f"--batch-size {s.batch_size} is larger than the {len(data.x_train)} training images, so an "
+                         f"epoch would have no step; use --batch-size {largest} or less, or more training images.")
+    keras.utils.set_random_seed(s.seed)
+    runtime.set_precision(plan.precision)
+    steps = s.steps_per_epoch or math.ceil(len(data.x_train) / s.batch_size)
+    recipe = plan.recipe
+    lr = scaled_lr(recipe.lr, s.batch_size, s.lr_scaling)
+    schedule = WarmupSchedule(lr, total_steps=s.epochs * steps, warmup_steps=int(recipe.warmup_epochs * steps),
+                              kind=recipe.schedule, decay_rate=recipe.decay_rate,
+                              decay_steps=int(recipe.decay_epochs * steps))
+    final_shape = (model.resolution, model.resolution, 3)
+    with plan.strategy.scope():
+        classifier = build_classifier(s, model, data.num_classes, (None, None, 3) if s.progressive else final_shape,
+                                      s.weights)
+        eval_core = resized(classifier, data.image_shape, model.resolution, f"{model.name}-core")
+        serving = serving_model(eval_core, f"{model.name}-{model.resolution}px")
+        optimizer = make_optimizer(recipe.optimizer, schedule, recipe.weight_decay, s.ema, recipe.decay_norm_and_bias)
+        if state.checkpoint:
+            load_checkpoint(run.checkpoints, state.checkpoint, classifier, optimizer)
+            log(f"Resuming {run.path} from epoch {state.epochs_done} of {s.epochs} (--restart starts over).")
+    counted = classifier if not s.progressive else build_classifier(s, model, data.num_classes, final_shape, None)
+    return Built(data, steps, lr, classifier, eval_core, serving, optimizer, count_macs(counted),
+                 classifier.count_params())
+
+
+def run_record(plan: RunPlan, built: Built) -> dict:
+    """config.json: every resolved setting, the data, the model's size, versions and device."""
+    s, data = plan.settings, built.data
+    return {
+        "command": sys.argv, "settings": dataclasses.asdict(s), "model_name": plan.model.name,
+        "model_config": plan.model.config, "resolution": plan.model.resolution, "image_shape": data.image_shape,
+        "stages": [dataclasses.asdict(st) for st in plan.stages], "dataset": data.name, "data_source": data.source,
+        "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
+        "val_images": len(data.x_val), "precision": plan.precision, "strategy": type(plan.strategy).__name__,
+        "replicas": plan.replicas, "jit_compile": plan.jit, "augment": plan.augment, "learning_rate": built.lr,
+        "recipe": dataclasses.asdict(plan.recipe), "steps_per_epoch": built.steps, "params": built.params,
+        "macs": built.macs, "versions": _versions(), "device": _device_info(plan.device)}
+
+
+def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=print) -> None:
+    """Train the stages not yet done, recording every epoch; TrainingError when the loss diverges."""
+    s, model, data = plan.settings, plan.model, built.data
+    train_ds = one_hot_batches(make_pipeline(data.x_train, data.y_train, s.batch_size, training=True, seed=s.seed,
+                                             drop_remainder=True).repeat(), data.num_classes)
+    val_ds = one_hot_batches(make_pipeline(data.x_val, data.y_val, s.batch_size, training=False), data.num_classes)
+    recorder = RunRecorder(run, state, built.classifier, built.serving, s.batch_size, built.steps,
+                           f"{model.name} on {data.name}")
+    for stage in plan.stages:
+        if state.epochs_done >= stage.end:
+            continue
+        if s.progressive:
+            log(f"Progressive stage: epochs {stage.start + 1}-{stage.end} at {stage.resolution}px, "
+                f"augmentation magnitude {stage.magnitude:.2f}, dropout {stage.dropout:.2f}")
+            for layer in built.classifier.layers:
+                if layer.name == "top_dropout":
+                    layer.rate = stage.dropout
+        with plan.strategy.scope():
+            train_core = built.eval_core if stage.resolution == model.resolution else resized(
+                built.classifier, data.image_shape, stage.resolution, f"{model.name}-core-{stage.resolution}px")
+            trainer = Trainer(train_core, built.eval_core, build_augmenter(plan.augment, stage.magnitude, seed=s.seed))
+            trainer.compile(optimizer=built.optimizer,
+                            loss=keras.losses.CategoricalCrossentropy(label_smoothing=plan.recipe.label_smoothing),
+                            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=plan.jit)
+        trainer.fit(train_ds, validation_data=val_ds, epochs=stage.end, initial_epoch=state.epochs_done,
+                    steps_per_epoch=built.steps, verbose=1 if sys.stdout.isatty() else 2,
+                    callbacks=[recorder, keras.callbacks.TensorBoard(str(run.logs), profile_batch=0)])
+        if recorder.diverged_epoch is not None:
+            raise TrainingError(
+                f"The loss became NaN/Inf in epoch {recorder.diverged_epoch}; training stopped. "
+                + (f"The last good checkpoint (epoch {state.epochs_done}, {run.checkpoints / state.checkpoint}.*) "
+                   "and model.keras are kept; " if state.checkpoint else
+                   "No epoch had completed, so nothing was saved; ")
+                + "lower --lr, add --warmup-epochs, or use --precision float32, then run again.")
+
+
+def finish(plan: RunPlan, run: RunDir, state: RunState, built: Built) -> dict:
     """Evaluate the best model on the test split, write metrics.json and mark the run complete."""
-    best = keras.models.load_model(run.path / "model.keras")
+    data = built.data
+    best = keras.models.load_model(run.model_file)
     best.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    _, test_accuracy = best.evaluate(make_pipeline(data.x_test, data.y_test, s.batch_size, training=False), verbose=0)
-    rows = state["rows"]
+    _, test_accuracy = best.evaluate(make_pipeline(data.x_test, data.y_test, plan.settings.batch_size,
+                                                   training=False), verbose=0)
+    rows = state.rows
     timed = [r for r in rows if not r.get("includes_tracing")] or rows  # see RunRecorder
     metrics = {
-        "model": plan.name, "dataset": data.name, "resolution": plan.resolution, "epochs": len(rows),
-        "best_val_accuracy": state["best_val_accuracy"], "best_epoch": state["best_epoch"],
+        "model": plan.model.name, "dataset": data.name, "resolution": plan.model.resolution, "epochs": len(rows),
+        "best_val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
         "final_val_accuracy": rows[-1].get("val_accuracy"), "best_train_accuracy": max(r["accuracy"] for r in rows),
-        "test_accuracy": float(test_accuracy), "params": params, "macs": macs,
+        "test_accuracy": float(test_accuracy), "params": built.params, "macs": built.macs,
         "mean_step_ms": float(np.mean([r["step_ms"] for r in timed])),
         "images_per_second": float(np.mean([r["images_per_second"] for r in timed])),
         "train_wall_seconds": float(sum(r["epoch_seconds"] for r in rows)),
         "run_dir": str(run.path),
     }
-    run.write_json("metrics.json", metrics)
-    state["complete"] = True
+    run.write_json(run.metrics_file, metrics)
+    state.complete = True
     run.write_state(state)
     return metrics
 

@@ -1,5 +1,6 @@
 """A run directory: durable atomic files, its lock, the state (with a previous copy to fall back
-on), checkpoints with checksums, choosing/resuming the directory, and the per-epoch recorder."""
+on), checkpoints with checksums, and choosing/resuming the directory (no Keras or TensorFlow import:
+the export CLI reads runs through it)."""
 
 from __future__ import annotations
 
@@ -10,21 +11,23 @@ import glob
 import hashlib
 import io
 import json
-import math
 import os
 import time
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
-import keras
 import numpy as np
 
-from effnet_keras.training.plots import plot_curves
-from effnet_keras.training.settings import ModelPlan, TrainSettings, UsageError
+from effnet_keras.training.errors import UsageError
+
+if TYPE_CHECKING:
+    import keras
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "epoch_seconds",
                    "images_per_second", "step_ms")
 STATE_KEYS = {"fingerprint", "epochs_done", "rows", "complete"}
+"""Keys a state.json must hold to be read as a run state."""
 KEEP_CHECKPOINTS = 2
 RESTART_HINT = "Pass --restart to start this run over, or another --output-dir to keep it as it is."
 
@@ -51,7 +54,32 @@ def write_atomically(path: Path, data: bytes) -> None:
     commit(tmp, path)
 
 
-def _load_state(path: Path) -> dict:
+@dataclass
+class RunState:
+    """What a run has done, saved as state.json after every epoch.
+
+    rows: one dict per completed epoch (HISTORY_COLUMNS and `includes_tracing`); checkpoints: the
+    records of `save_checkpoint` still on disk, oldest first; checkpoint: the newest one's stem.
+    """
+
+    fingerprint: str
+    epochs_done: int = 0
+    rows: list[dict] = field(default_factory=list)
+    checkpoints: list[dict] = field(default_factory=list)
+    checkpoint: str | None = None
+    best_val_accuracy: float = -1.0
+    best_epoch: int | None = None
+    complete: bool = False
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RunState":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def _load_state(path: Path) -> RunState:
     """The run state in `path`; ValueError saying why it is not usable."""
     try:
         state = json.loads(path.read_bytes())
@@ -61,17 +89,40 @@ def _load_state(path: Path) -> dict:
         raise ValueError(f"not valid JSON: {e}") from None
     if not isinstance(state, dict) or not STATE_KEYS <= state.keys():
         raise ValueError("not a run state")
-    return state
+    return RunState.from_json(state)
 
 
 class RunDir:
-    """Paths, lock and durable writes of one run directory."""
+    """Paths, lock and durable writes of one run directory; the only place its file names live."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.checkpoints = self.path / "checkpoints"
         self.state_file = self.path / "state.json"
         self.previous_state_file = self.path / "state.json.prev"
+        self.config_file = self.path / "config.json"
+        self.metrics_file = self.path / "metrics.json"
+        self.history_file = self.path / "history.csv"
+        self.model_file = self.path / "model.keras"
+        self.curves_file = self.path / "curves.png"
+        self.logs = self.path / "logs"
+
+    @classmethod
+    def of_execution(cls, trial_dir: str | Path, index: int) -> "RunDir":
+        """The run of execution `index` (0, 1, ...) of a tuner trial: TRIAL_DIR/run-INDEX."""
+        return cls(Path(trial_dir) / f"run-{index}")
+
+    def read_json(self, path: Path) -> Any:
+        """The JSON in `path` (one of this run's files); ValueError naming the file when it is unreadable."""
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: cannot read it ({e}).") from None
+
+    def read_history(self) -> list[dict[str, str]]:
+        """history.csv's rows (strings, as written)."""
+        with open(self.history_file, newline="") as f:
+            return list(csv.DictReader(f))
 
     def prepare(self) -> None:
         try:
@@ -100,18 +151,19 @@ class RunDir:
             f.flush()
             yield
 
-    def write_json(self, name: str, data: Any) -> None:
-        write_atomically(self.path / name, json.dumps(data, indent=2, default=str).encode())
+    def write_json(self, path: Path, data: Any) -> None:
+        """Replace `path` (one of this run's files) by `data` as JSON, atomically and durably."""
+        write_atomically(path, json.dumps(data, indent=2, default=str).encode())
 
-    def write_state(self, state: dict) -> None:
+    def write_state(self, state: RunState) -> None:
         """Write state.json, keeping the state it replaces, when that one verifies, as state.json.prev."""
         try:
-            self.write_json(self.previous_state_file.name, _load_state(self.state_file))
+            self.write_json(self.previous_state_file, _load_state(self.state_file).to_json())
         except ValueError:
             pass  # no state yet, or a damaged one: keep the older state.json.prev
-        self.write_json(self.state_file.name, state)
+        self.write_json(self.state_file, state.to_json())
 
-    def read_state(self, log: Callable[[str], None] = print) -> dict | None:
+    def read_state(self, log: Callable[[str], None] = print) -> RunState | None:
         """The run's state, None for a new run. A damaged state.json falls back to state.json.prev,
         saying so; UsageError, touching nothing, when neither verifies."""
         if not self.state_file.exists() and not self.previous_state_file.exists():
@@ -125,7 +177,7 @@ class RunDir:
         except ValueError as e:
             raise UsageError(f"{damaged}, and so is {self.previous_state_file.name} ({e}); nothing was trained "
                              f"or deleted. {RESTART_HINT}") from None
-        log(f"{damaged}; using {self.previous_state_file.name} (epoch {state['epochs_done']}).")
+        log(f"{damaged}; using {self.previous_state_file.name} (epoch {state.epochs_done}).")
         return state
 
     def write_history(self, rows: list[dict]) -> None:
@@ -133,85 +185,25 @@ class RunDir:
         writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-        write_atomically(self.path / "history.csv", text.getvalue().encode())
+        write_atomically(self.history_file, text.getvalue().encode())
 
 
-def choose_run_dir(s: TrainSettings, plan: ModelPlan, log: Callable[[str], None] = print) -> RunDir:
-    """--output-dir, or the unfinished/finished run of the same settings, or a new timestamped one."""
-    if s.output_dir:
-        return RunDir(s.output_dir)
-    pattern = os.path.join(s.runs_root, f"{plan.name}-{s.dataset}-*", "state.json*")
+def choose_run_dir(output_dir: str | None, runs_root: str, prefix: str, fingerprint: str, restart: bool,
+                   log: Callable[[str], None] = print) -> RunDir:
+    """`output_dir`, or the newest run under runs_root/PREFIX-* with this fingerprint (unless
+    `restart`), or a new runs_root/PREFIX-TIMESTAMP."""
+    if output_dir:
+        return RunDir(output_dir)
+    pattern = os.path.join(runs_root, f"{prefix}-*", "state.json*")
     for path in sorted({Path(p).parent for p in glob.glob(pattern)}, reverse=True):
         try:
             state = RunDir(path).read_state(log=lambda message: None)
         except UsageError as e:
             log(f"Not resuming {path}: {e}")
             continue
-        if state and state.get("fingerprint") == s.fingerprint() and not s.restart:
+        if state and state.fingerprint == fingerprint and not restart:
             return RunDir(path)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return RunDir(Path(s.runs_root) / f"{plan.name}-{s.dataset}-{stamp}")
-
-
-class RunRecorder(keras.callbacks.Callback):
-    """After every epoch: history row, best model.keras, weights+optimizer checkpoint, state.json.
-
-    Files are replaced atomically and durably, the checkpoint is written before the state that
-    points to it, and the last KEEP_CHECKPOINTS checkpoints are kept, so a kill at any moment
-    leaves the last completed epoch resumable. Rows carry `includes_tracing`: True for the first
-    epoch of each `fit` (process start or a new progressive stage), which compiles the step.
-    A non-finite epoch loss stops training without saving anything from that epoch.
-    """
-
-    def __init__(self, run: RunDir, state: dict, classifier: keras.Model, serving: keras.Model,
-                 images_per_step: int, steps: int, plot_title: str):
-        super().__init__()
-        self.run, self.state, self.classifier, self.serving = run, state, classifier, serving
-        self.images_per_step, self.steps, self.plot_title = images_per_step, steps, plot_title
-        self.diverged_epoch: int | None = None
-        self._start = self._val_start = 0.0
-        self._first_of_fit = True
-
-    def on_train_begin(self, logs=None):
-        self._first_of_fit = True
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start, self._val_start = time.perf_counter(), None
-
-    def on_test_begin(self, logs=None):
-        if self._val_start is None:
-            self._val_start = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        if not all(math.isfinite(float(logs.get(k, 0.0))) for k in ("loss", "val_loss")):
-            self.diverged_epoch = epoch + 1
-            self.model.stop_training = True
-            return
-        end = time.perf_counter()
-        train_seconds = (self._val_start or end) - self._start
-        row = {"epoch": epoch + 1, **{k: float(logs[k]) for k in HISTORY_COLUMNS[1:5] if k in logs},
-               "lr": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
-               "epoch_seconds": end - self._start,
-               "images_per_second": self.steps * self.images_per_step / train_seconds,
-               "step_ms": 1000 * train_seconds / self.steps, "includes_tracing": self._first_of_fit}
-        self._first_of_fit = False
-        if row.get("val_accuracy", -1.0) > self.state["best_val_accuracy"]:
-            self.state.update(best_val_accuracy=row["val_accuracy"], best_epoch=row["epoch"])
-            tmp = self.run.path / ".model.tmp.keras"
-            self.serving.save(tmp)
-            commit(tmp, self.run.path / "model.keras")
-        checkpoint = save_checkpoint(self.run.checkpoints, epoch + 1, self.classifier, self.model.optimizer)
-        kept = [*self.state["checkpoints"], checkpoint][-KEEP_CHECKPOINTS:]
-        self.state["rows"].append(row)
-        self.state.update(epochs_done=epoch + 1, checkpoint=checkpoint["stem"], checkpoints=kept)
-        self.run.write_state(self.state)
-        self.run.write_history(self.state["rows"])
-        plot_curves(self.state["rows"], self.run.path / "curves.png", self.plot_title)
-        stems = {c["stem"] for c in kept}
-        for old in self.run.checkpoints.glob("epoch-*"):
-            if old.name.split(".")[0] not in stems:
-                old.unlink()
+    return RunDir(Path(runs_root) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
 def _file_record(path: Path) -> dict:
@@ -252,12 +244,11 @@ def checkpoint_problem(folder: Path, checkpoint: dict) -> str | None:
     return None
 
 
-def verify_checkpoints(run: RunDir, state: dict, log: Callable[[str], None] = print) -> None:
+def verify_checkpoints(run: RunDir, state: RunState, log: Callable[[str], None] = print) -> None:
     """Cut `state` back to its newest checkpoint whose files verify (epochs, rows, checkpoints), saying
     which newer ones were skipped and why; UsageError, touching nothing, when none verifies."""
     # States written before checksums name one checkpoint, unverified.
-    checkpoints = state.get("checkpoints") or [{"stem": state["checkpoint"], "epoch": state["epochs_done"],
-                                                "files": {}}]
+    checkpoints = state.checkpoints or [{"stem": state.checkpoint, "epoch": state.epochs_done, "files": {}}]
     skipped = []
     for i in reversed(range(len(checkpoints))):
         problem = checkpoint_problem(run.checkpoints, checkpoints[i])
@@ -269,8 +260,8 @@ def verify_checkpoints(run: RunDir, state: dict, log: Callable[[str], None] = pr
     chosen = checkpoints[i]
     if skipped:
         log(f"{'; '.join(skipped)}; resuming from {chosen['stem']}.")
-    state.update(epochs_done=chosen["epoch"], checkpoint=chosen["stem"], checkpoints=checkpoints[:i + 1],
-                 rows=[r for r in state["rows"] if r["epoch"] <= chosen["epoch"]])
+    state.epochs_done, state.checkpoint, state.checkpoints = chosen["epoch"], chosen["stem"], checkpoints[:i + 1]
+    state.rows = [r for r in state.rows if r["epoch"] <= chosen["epoch"]]
 
 
 def load_checkpoint(folder: Path, stem: str, classifier: keras.Model, optimizer) -> None:

@@ -12,20 +12,13 @@ from typing import Any
 
 from effnet_keras.training import runtime
 from effnet_keras.training.augment import build_augmenter
+from effnet_keras.training.errors import UsageError
 from effnet_keras.models.baselines import BASELINES, DEFAULT_RESOLUTION
 from effnet_keras.models.configs import MIN_RESOLUTION, load_config
 from effnet_keras.data import DATASETS, DataError, Selection, parse_classes, parse_expected_counts, select_dataset
 from effnet_keras.training.recipe import Recipe, WarmupSchedule, choose_recipe, customised
 from effnet_keras.models.scaling import compound_scale, override
 from effnet_keras.models.weights import fetch_imagenet_weights
-
-
-class UsageError(ValueError):
-    """Bad settings, found before any training starts (the CLI exits with code 2)."""
-
-
-class TrainingError(RuntimeError):
-    """Training stopped (e.g. the loss became NaN/Inf); the last good checkpoint is kept."""
 
 
 MAX_SCALE_FACTOR = 100.0

@@ -13,11 +13,13 @@ KerasTuner's chief/worker variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/_
 from __future__ import annotations
 
 import argparse
+import os
 import dataclasses
 from pathlib import Path
 from typing import Callable, Sequence
 
-from effnet_keras.training.settings import TrainSettings, UsageError, dataset_arguments, dataset_selection, validate
+from effnet_keras.training.errors import UsageError
+from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection, validate
 from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
 from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
 
@@ -29,17 +31,23 @@ def _numbers(text: str, kind=float) -> list:
         raise UsageError(f"{text!r}: expected comma-separated numbers, e.g. 1.0,1.2,1.4.") from None
 
 
+def is_chief_oracle() -> bool:
+    """Whether this process is the chief of a KerasTuner chief/worker search (KerasTuner's documented
+    variables: KERASTUNER_ORACLE_IP and _PORT set, KERASTUNER_TUNER_ID naming the chief)."""
+    env = os.environ
+    return bool(env.get("KERASTUNER_ORACLE_IP") and env.get("KERASTUNER_ORACLE_PORT")
+                and "chief" in env.get("KERASTUNER_TUNER_ID", ""))
+
+
 def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable) -> int:
     """Check settings and data (the data's files not on the chief), build the tuner with
     `make(num_classes)`, search, then print and write the report (single process or worker)."""
-    import keras_tuner
-
     from effnet_keras.data import load_dataset
     from effnet_keras.tuner.report import write_report
 
     for model in models:
         validate(dataclasses.replace(settings, model=model))
-    chief = keras_tuner.src.distribute.utils.is_chief_oracle()
+    chief = is_chief_oracle()
     if not chief:
         load_dataset(**dataset_arguments(settings))
     tuner = make(len(dataset_selection(settings).class_names))

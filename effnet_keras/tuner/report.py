@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
+from effnet_keras.training.rundir import RunDir
 from effnet_keras.tuner.trials import read_project
 
 SEARCH_COLUMNS = ("index", "alpha", "beta", "gamma", "alpha*beta^2*gamma^2", "measured MAC ratio",
@@ -47,12 +48,12 @@ def _write(project_dir: Path, name: str, title: str, intro: str, rows: list[dict
 
 
 def _run_config(trial: dict) -> dict:
-    return json.loads((Path(trial["trial_dir"]) / "run-0" / "config.json").read_text())
+    run = RunDir.of_execution(trial["trial_dir"], 0)
+    return run.read_json(run.config_file)
 
 
 def _history(trial: dict) -> list[dict]:
-    with open(Path(trial["trial_dir"]) / "run-0" / "history.csv") as f:
-        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    return [{k: float(v) for k, v in row.items()} for row in RunDir.of_execution(trial["trial_dir"], 0).read_history()]
 
 
 def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from effnet_keras.models.scaling import compound_scale, cost_ratio, override, round_resolution
+from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.tuner.oracle import PointsOracle
 from effnet_keras.tuner.search import base_config
@@ -102,7 +103,7 @@ class CompareTuner(TrainingTuner):
         return dataclasses.replace(self.settings, model=values["model"])
 
     def extra_metrics(self, values: dict, runs: list[dict], trial_dir: Path) -> dict[str, float]:
-        model = keras.models.load_model(Path(runs[0]["run_dir"]) / "model.keras")
+        model = keras.models.load_model(RunDir(runs[0]["run_dir"]).model_file)
         return {f"latency_ms_b{b}": inference_ms_per_image(model, b) for b in self.latency_batches}
 
 

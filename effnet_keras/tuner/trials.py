@@ -14,6 +14,7 @@ from typing import Any
 
 import keras_tuner
 
+from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.training.loop import train
 from effnet_keras.tuner.oracle import PointsOracle
@@ -38,7 +39,7 @@ class TrainingTuner(keras_tuner.Tuner):
         values = trial.hyperparameters.values
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         settings = self.settings_for(values, trial_dir)
-        runs = [train(dataclasses.replace(settings, seed=settings.seed + i, output_dir=str(trial_dir / f"run-{i}"),
+        runs = [train(dataclasses.replace(settings, seed=settings.seed + i, output_dir=str(RunDir.of_execution(trial_dir, i).path),
                                           restart=False))
                 for i in range(self.executions)]
 
