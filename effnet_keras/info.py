@@ -9,6 +9,7 @@ from effnet_keras.models.builder import build_model
 from effnet_keras.models.configs import load_config
 from effnet_keras.models.flops import count_macs
 from effnet_keras.models.scaling import override
+from effnet_keras.tables import markdown_table
 
 
 def describe(name_or_config: str | Mapping[str, Any], resolution: int | None = None,
@@ -42,12 +43,5 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     def coefficient(value):
         return "-" if value is None else f"{value:.3f}"
 
-    body = [[str(r["model"]), coefficient(r["width"]), coefficient(r["depth"]), str(r["resolution"]),
-             f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}"] for r in rows]
-    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(header)]
-
-    def line(cells):
-        return "| " + " | ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))) + " |"
-
-    rule = "|" + "|".join("-" * (w + 1) + (":" if i else "-") for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(header), rule, *map(line, body)])
+    return markdown_table(header, [[str(r["model"]), coefficient(r["width"]), coefficient(r["depth"]),
+                                    str(r["resolution"]), f"{r['params']:,}", f"{r['macs'] / 1e6:,.1f}"] for r in rows])

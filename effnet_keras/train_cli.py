@@ -36,7 +36,13 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:
     """Data, recipe and hardware flags: shared by train.py and every tuner command."""
-    g = p.add_argument_group("data")
+    _data_arguments(p.add_argument_group("data"))
+    _recipe_arguments(p.add_argument_group("recipe"))
+    _hardware_arguments(p.add_argument_group("hardware"))
+    p.add_argument("--seed", type=int, default=D.seed)
+
+
+def _data_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--dataset", default=D.dataset, choices=DATASETS)
     g.add_argument("--data-dir", help="folder with the data set's official files (CIFAR archives, Fashion-MNIST IDX "
                    "files), or TFDS data_dir; decoded arrays are cached in its effnet_keras_cache/ (default: "
@@ -52,7 +58,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--classes", help="keep only these labels, relabelled 0..k-1 in this order, e.g. 3,4,5")
     g.add_argument("--expected-counts", metavar="TRAIN,TEST|any", help="images the files must hold (default: the "
                    "official counts); for copies you made yourself")
-    g = p.add_argument_group("recipe")
+
+
+def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--epochs", type=int, default=D.epochs)
     g.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch, split over replicas")
     g.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over train)")
@@ -86,7 +94,9 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--progressive", action="store_true", help="EfficientNetV2 progressive learning: image size and "
                    "augmentation grow over --progressive-stages stages")
     g.add_argument("--progressive-stages", type=int, default=D.progressive_stages)
-    g = p.add_argument_group("hardware")
+
+
+def _hardware_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--precision", default=D.precision, choices=PRECISIONS,
                    help="auto: mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU")
     g.add_argument("--strategy", default=D.strategy, choices=STRATEGIES,
@@ -94,7 +104,6 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--jit-compile", default=D.jit_compile, choices=JIT, help="XLA; auto: on for GPU/TPU")
     g.add_argument("--logical-cpus", type=int, default=D.logical_cpus,
                    help="split the CPU into N logical devices (test MirroredStrategy without GPUs)")
-    p.add_argument("--seed", type=int, default=D.seed)
 
 
 def settings_from_args(args: argparse.Namespace, **overrides) -> TrainSettings:

@@ -5,6 +5,7 @@ import pytest
 from keras import applications
 
 import effnet_keras as ek
+from helpers import randomise_statistics, refresh_normalization
 
 # Conv+dense MACs at the default resolution: measured on Keras (reference.md), and the papers'
 # figures (automl's 8.4B/24.7B/56.3B for V2-S/M/L, whose paper table disagrees with the architecture).
@@ -34,28 +35,6 @@ SIZE = 64
 
 def _trainable(model):
     return sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-
-
-def randomise_statistics(model, seed=0):
-    """Give BatchNorm/Normalization non-trivial statistics so output parity means something."""
-    rng = np.random.default_rng(seed)
-    for layer in model.layers:
-        weights = layer.get_weights()
-        if layer.__class__.__name__ == "BatchNormalization":
-            gamma, beta, mean, var = weights
-            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
-                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
-        elif layer.__class__.__name__ == "Normalization" and weights:
-            layer.set_weights([np.array([0.4, 0.5, 0.6]).reshape(weights[0].shape),
-                               np.array([0.05, 0.06, 0.07]).reshape(weights[1].shape), weights[2]])
-    refresh_normalization(model)
-
-
-def refresh_normalization(model):
-    """Keras' Normalization caches its statistics; set_weights alone does not refresh them."""
-    for layer in model.layers:
-        if layer.__class__.__name__ == "Normalization":
-            layer.finalize_state()
 
 
 @pytest.mark.slow

@@ -2,13 +2,9 @@
 
 import csv
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings as hsettings, strategies as st
@@ -17,31 +13,9 @@ from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.training.settings import TrainSettings, plan_model
 from effnet_keras.tuner.scale import scale_table
 from effnet_keras.tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
+from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = str(ROOT / "examples" / "b0-mini.json")
-TRAINING = ["--dataset", "synthetic", "--synthetic-train", "256", "--synthetic-test", "64", "--epochs", "1",
-            "--steps-per-epoch", "2", "--batch-size", "32", "--augment", "none"]
 THREE = "1.2,1.1,1.15;1.15,1.1,1.2;1.1,1.2,1.15"
-
-
-def tuner_cli(*args, env=None, **kwargs):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
-
-
-def finish(proc, timeout=600):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
-
-
-def trials(project):
-    found = []
-    for path in sorted(Path(project).glob("trial_*/trial.json")):
-        trial = json.loads(path.read_text())
-        found.append((tuple(trial["hyperparameters"]["values"].values()), trial["status"]))
-    return found
 
 
 ranges = st.tuples(st.sampled_from([1.0, 1.05, 1.1]), st.sampled_from([1.2, 1.3, 1.4]),
@@ -116,13 +90,6 @@ def test_bad_tuner_input_stops_with_one_message_and_exit_2(tmp_path, args, messa
     assert not (tmp_path / "tuning").exists()
 
 
-def png_size(path):
-    """(width, height) from a PNG's IHDR chunk; fails unless the file is a PNG."""
-    data = Path(path).read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
-    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-
-
 def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
             *TRAINING, "--epochs", "2"]
@@ -160,7 +127,7 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
         assert float(r["alpha*beta^2*gamma^2"]) == pytest.approx(
             cost_ratio(float(r["alpha"]), float(r["beta"]), float(r["gamma"])), abs=1e-4)
         assert float(r["measured MAC ratio"]) > 1 and int(r["MACs"]) > 0 and float(r["step ms"]) > 0
-    assert "| index | alpha | beta | gamma |" in (project / "results.md").read_text()
+    assert markdown_rows((project / "results.md").read_text())[0][:4] == ["index", "alpha", "beta", "gamma"]
     assert png_size(project / "search.png")[0] >= 600 and png_size(project / "curves.png") == (1320, 495)
     best = json.loads((project / "best.json").read_text())
     assert (best["alpha"], best["beta"], best["gamma"]) == (float(rows[0]["alpha"]), float(rows[0]["beta"]),
@@ -170,7 +137,7 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     histories = sorted(project.glob("trial_*/run-0/history.csv"))
     written = [h.stat().st_mtime_ns for h in histories]
     code, out, err = finish(tuner_cli(*args))
-    assert code == 0 and "| index |" in out and "Epoch" not in out + err  # resumed complete: nothing retrained
+    assert code == 0 and "index" in [row[0] for row in markdown_rows(out)] and "Epoch" not in out + err  # resumed complete: nothing retrained
     assert [h.stat().st_mtime_ns for h in histories] == written
 
     plan = plan_model(TrainSettings(scale=str(project / "best.json"), phi=3))
@@ -268,3 +235,19 @@ def test_measured_constraint_uses_counted_cost_and_records_it():
     calls = []
     points = grid.feasible(lambda p: calls.append(p) or measured.get(p, 99.0))
     assert points == [(1.1, 1.05, 1.3)] and (1.2, 1.1, 1.15) in calls  # counted, then rejected at 2.58
+
+
+def test_a_damaged_trial_record_is_named_and_nothing_is_changed(tmp_path, capsys):
+    from effnet_keras.tuner import cli
+    from effnet_keras.tuner.trials import read_trial_records
+
+    project = tmp_path / "project"
+    (project / "trial_0").mkdir(parents=True)
+    (project / "oracle.json").write_text(json.dumps({"project": {"kind": "search"}}))
+    (project / "trial_0" / "trial.json").write_text('{"trial_id": "0", "status": "COMPL')
+    with pytest.raises(ValueError, match=r"trial_0/trial.json is damaged \(.*nothing was changed"):
+        read_trial_records(project)
+    assert cli.main(["report", str(project)]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "trial_0/trial.json is damaged" in err[0]
+    assert (project / "trial_0" / "trial.json").read_text() == '{"trial_id": "0", "status": "COMPL'

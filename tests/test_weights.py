@@ -11,7 +11,7 @@ from keras.src.legacy.saving import legacy_h5_format
 
 import effnet_keras as ek
 from effnet_keras.models import weights as weights_module
-from test_parity import randomise_statistics
+from helpers import randomise_statistics
 
 SIZE = 64
 

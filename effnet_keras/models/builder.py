@@ -13,8 +13,8 @@ import keras
 from keras import layers
 
 from effnet_keras.models.blocks import BLOCKS, CONV_INITIALIZER, BlockArgs, conv_bn, correct_pad
-from effnet_keras.models.configs import MIN_RESOLUTION, load_config
-from effnet_keras.models.scaling import round_filters, round_repeats
+from effnet_keras.models.configs import resolution_problem
+from effnet_keras.models.scaling import override, round_filters, round_repeats
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STDDEV = (0.229, 0.224, 0.225)
@@ -94,9 +94,9 @@ def _resolve_input_shape(input_shape: Sequence[int | None] | None, resolution: i
     if len(shape) != 3:
         raise ValueError(f"input_shape must be (height, width, channels), got {input_shape!r}.")
     for size in shape[:2]:
-        if size is not None and (not isinstance(size, int) or size < MIN_RESOLUTION):
-            raise ValueError(f"input_shape {input_shape!r}: height and width must be None or integers >= "
-                             f"{MIN_RESOLUTION} pixels. Up-sample smaller images (e.g. CIFAR) with a Resizing layer.")
+        if size is not None and (problem := resolution_problem(size)):
+            raise ValueError(f"input_shape {input_shape!r}: height and width must be None or sizes in pixels; "
+                             f"{problem}, e.g. with a Resizing layer.")
     return shape
 
 
@@ -131,12 +131,8 @@ def build_model(
         dropout_rate, drop_connect_rate: override the config's rates.
         classifier_activation: "softmax" (probabilities) or None (logits); float32 under mixed precision.
     """
-    config = load_config(name_or_config)
-    if dropout_rate is not None:
-        config["dropout"] = dropout_rate
-    if drop_connect_rate is not None:
-        config["drop_connect_rate"] = drop_connect_rate
-    config = load_config(config)
+    rates = {"dropout": dropout_rate, "drop_connect_rate": drop_connect_rate}
+    config = override(name_or_config, **{key: rate for key, rate in rates.items() if rate is not None})
     if pooling not in POOLING:
         raise ValueError(f"pooling is {pooling!r}; allowed values: None, 'avg', 'max'.")
     if include_top and (not isinstance(num_classes, int) or num_classes < 1):
@@ -149,28 +145,12 @@ def build_model(
 
     inputs = layers.Input(shape=shape, name="input_layer")
     x = _preprocess(inputs, config["preprocessing"], shape[-1]) if include_preprocessing else inputs
-    stem = BlockArgs(name="stem", type="stem", kernel=3, filters_in=shape[-1],
-                     filters_out=round_filters(config["stem_filters"], config["width"], config["depth_divisor"],
-                                               config["family"]),
-                     expand_ratio=1, strides=config["stem_strides"], se_ratio=0, drop_rate=0,
-                     activation=config["activation"],
-                     bn_momentum=config["bn_momentum"], bn_epsilon=config["bn_epsilon"],
-                     explicit_padding=config["family"] == "v1", depthwise_name="")
-    x = _stem(x, stem)
+    x = _stem(x, _stem_args(config, shape[-1]))
     for args in decode_blocks(config):
         x = BLOCKS[args.type](x, args)
-    top = round_filters(config["head_filters"], config["width"], config["depth_divisor"], config["family"])
-    x = layers.Conv2D(top, 1, padding="same", use_bias=False, kernel_initializer=CONV_INITIALIZER,
-                      name="top_conv")(x)
-    x = layers.BatchNormalization(axis=-1, momentum=config["bn_momentum"], epsilon=config["bn_epsilon"],
-                                  name="top_bn")(x)
-    x = layers.Activation(config["activation"], name="top_activation")(x)
+    x = _top(x, config)
     if include_top:
-        x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
-        if config["dropout"] > 0:
-            x = layers.Dropout(config["dropout"], name="top_dropout")(x)
-        x = layers.Dense(num_classes, activation=classifier_activation, kernel_initializer=CLASSIFIER_INITIALIZER,
-                         bias_initializer="zeros", name="predictions", dtype=head_dtype())(x)
+        x = _classifier(x, config["dropout"], num_classes, classifier_activation)
     elif pooling == "avg":
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     elif pooling == "max":
@@ -181,6 +161,33 @@ def build_model(
 
         load_weights(model, config, weights, include_top)
     return model
+
+
+def _stem_args(config: dict, channels: int) -> BlockArgs:
+    filters = round_filters(config["stem_filters"], config["width"], config["depth_divisor"], config["family"])
+    return BlockArgs(name="stem", type="stem", kernel=3, filters_in=channels, filters_out=filters, expand_ratio=1,
+                     strides=config["stem_strides"], se_ratio=0, drop_rate=0, activation=config["activation"],
+                     bn_momentum=config["bn_momentum"], bn_epsilon=config["bn_epsilon"],
+                     explicit_padding=config["family"] == "v1", depthwise_name="")
+
+
+def _top(x, config: dict):
+    """1x1 conv to the (width-rounded) head filters -> BatchNorm -> activation: `top_conv`, `top_bn`, ..."""
+    filters = round_filters(config["head_filters"], config["width"], config["depth_divisor"], config["family"])
+    x = layers.Conv2D(filters, 1, padding="same", use_bias=False, kernel_initializer=CONV_INITIALIZER,
+                      name="top_conv")(x)
+    x = layers.BatchNormalization(axis=-1, momentum=config["bn_momentum"], epsilon=config["bn_epsilon"],
+                                  name="top_bn")(x)
+    return layers.Activation(config["activation"], name="top_activation")(x)
+
+
+def _classifier(x, dropout: float, num_classes: int, activation: str | None):
+    """Global average pooling -> dropout (when > 0) -> `predictions` Dense, float32 under mixed precision."""
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    if dropout > 0:
+        x = layers.Dropout(dropout, name="top_dropout")(x)
+    return layers.Dense(num_classes, activation=activation, kernel_initializer=CLASSIFIER_INITIALIZER,
+                        bias_initializer="zeros", name="predictions", dtype=head_dtype())(x)
 
 
 def _stem(x, args: BlockArgs):

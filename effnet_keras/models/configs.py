@@ -28,6 +28,13 @@ FAMILIES = ("v1", "v2")
 PREPROCESSING = ("normalization", "imagenet", "minus_one_to_one")
 MIN_RESOLUTION = 32
 
+
+def resolution_problem(value: Any) -> str | None:
+    """Why `value` is no usable image size (an integer >= MIN_RESOLUTION pixels); None when it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_RESOLUTION:
+        return None
+    return f"{value!r} is not an integer >= {MIN_RESOLUTION} pixels; up-sample smaller images"
+
 REQUIRED_KEYS = (
     "name",
     "family",
@@ -197,10 +204,8 @@ def validate_config(config: Mapping[str, Any]) -> dict:
     for key in ("width", "depth"):
         _require_number(config, key, "", minimum=0, inclusive=False)
     for key in ("resolution", "train_resolution"):
-        value = config[key]
-        if not isinstance(value, int) or isinstance(value, bool) or value < MIN_RESOLUTION:
-            raise ValueError(f"Invalid config: {key!r} is {value!r}; allowed values: an integer >= "
-                             f"{MIN_RESOLUTION} (pixels). Up-sample smaller images.")
+        if problem := resolution_problem(config[key]):
+            raise ValueError(f"Invalid config: {key!r}: {problem}.")
     for key in ("dropout", "drop_connect_rate", "bn_momentum"):
         _require_number(config, key, "", minimum=0, inclusive=True)
         if config[key] >= 1:

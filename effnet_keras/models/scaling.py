@@ -7,7 +7,9 @@ alpha * beta^2 * gamma^2 ~= 2 makes each unit of phi double the MACs.
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 from typing import Any, Mapping
 
 from effnet_keras.models.configs import MIN_RESOLUTION, load_config, validate_config
@@ -100,3 +102,23 @@ def compound_scale(
     cfg.update(alpha=alpha, beta=beta, gamma=gamma, phi=phi, base=base_name)
     cfg["name"] = f"{base_name}-a{alpha:g}-b{beta:g}-g{gamma:g}-phi{phi:g}"
     return override(cfg, width=width, depth=depth, resolution=resolution)
+
+
+COEFFICIENTS = ("alpha", "beta", "gamma")
+
+
+def load_coefficients(path: str | Path) -> dict[str, Any]:
+    """alpha, beta, gamma (finite numbers > 0) and, when present, phi and base (a config) from a JSON
+    file such as the best.json a search's report writes; ValueError saying what is wrong."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: cannot read the coefficients JSON ({e}).") from None
+    if not isinstance(data, dict) or not set(COEFFICIENTS) <= data.keys():
+        got = type(data).__name__ if not isinstance(data, dict) else f"keys {', '.join(sorted(data)) or 'none'}"
+        raise ValueError(f"{path}: not a best.json: expected a JSON object with alpha, beta, gamma (as "
+                         f"`python -m tuner report` writes), got {got}.")
+    point = [data[k] for k in COEFFICIENTS]
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in point):
+        raise ValueError(f"{path}: alpha, beta, gamma must be finite numbers > 0, got {point}.")
+    return {k: data[k] for k in (*COEFFICIENTS, "phi", "base") if k in data}

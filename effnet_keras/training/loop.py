@@ -15,6 +15,7 @@ import os
 import platform
 import sys
 from dataclasses import dataclass
+from typing import Callable
 
 import keras
 import numpy as np
@@ -26,6 +27,7 @@ from effnet_keras.models.baselines import build_baseline
 from effnet_keras.models.builder import build_model, head_dtype
 from effnet_keras.data import Dataset, load_dataset, make_pipeline
 from effnet_keras.models.flops import count_macs
+from effnet_keras.tables import markdown_table
 from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
 from effnet_keras.training.errors import TrainingError, UsageError
 from effnet_keras.training.plan import RunPlan, plan_run
@@ -126,8 +128,11 @@ class Built:
     params: int
 
 
-def train(s: TrainSettings, log=print) -> dict:
+def train(s: TrainSettings, log=print, load: Callable[..., Dataset] = load_dataset) -> dict:
     """Train (or resume) one run and return its metrics dict (also written to metrics.json).
+
+    `load` takes `load_dataset`'s keyword arguments (the tuner passes one that loads each data set
+    once per process).
 
     Raises UsageError before any training for bad settings, a run directory another command holds
     or one whose state or checkpoints do not verify; TrainingError when the loss diverges.
@@ -138,7 +143,7 @@ def train(s: TrainSettings, log=print) -> dict:
         if state.complete:
             log(f"Run {run.path} is already complete ({state.epochs_done} epochs); pass --restart to train again.")
             return run.read_json(run.metrics_file)
-        built = build(plan, run, state, log)
+        built = build(plan, run, state, load(**dataset_arguments(s)), log)
         run.write_json(run.config_file, run_record(plan, built))
         fit_stages(plan, run, state, built, log)
         metrics = finish(plan, run, state, built)
@@ -169,10 +174,10 @@ def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, Ru
     return run, state
 
 
-def build(plan: RunPlan, run: RunDir, state: RunState, log) -> Built:
-    """Load the data, then build the models and optimizer, restoring the state's checkpoint if any."""
+def build(plan: RunPlan, run: RunDir, state: RunState, data: Dataset, log) -> Built:
+    """Check the data against the batch, then build the models and optimizer, restoring the state's
+    checkpoint if any."""
     s, model = plan.settings, plan.model
-    data = load_dataset(**dataset_arguments(s))
     if len(data.x_train) < s.batch_size:
         largest = len(data.x_train) // plan.replicas * plan.replicas
         raise UsageError(f"--batch-size {s.batch_size} is larger than the {len(data.x_train)} training images, so an "
@@ -280,8 +285,6 @@ def summary_table(metrics: dict) -> str:
     fmt = {"best_val_accuracy": "{:.2%}", "final_val_accuracy": "{:.2%}", "best_train_accuracy": "{:.2%}",
            "test_accuracy": "{:.2%}", "params": "{:,}", "macs": "{:,}", "mean_step_ms": "{:.1f}",
            "images_per_second": "{:.1f}", "train_wall_seconds": "{:.1f}"}
-    lines = ["| metric | value |", "|---|---:|"]
-    for key, value in metrics.items():
-        text = fmt[key].format(value) if key in fmt and value is not None else str(value)
-        lines.append(f"| {key} | {text} |")
-    return "\n".join(lines)
+    return markdown_table(["metric", "value"], [
+        [key, fmt[key].format(value) if key in fmt and value is not None else str(value)]
+        for key, value in metrics.items()])

@@ -14,10 +14,10 @@ from effnet_keras.training import runtime
 from effnet_keras.training.augment import build_augmenter
 from effnet_keras.training.errors import UsageError
 from effnet_keras.models.baselines import BASELINES, DEFAULT_RESOLUTION
-from effnet_keras.models.configs import MIN_RESOLUTION, load_config
+from effnet_keras.models.configs import MIN_RESOLUTION, load_config, resolution_problem
 from effnet_keras.data import DATASETS, DataError, Selection, parse_classes, parse_expected_counts, select_dataset
 from effnet_keras.training.recipe import Recipe, WarmupSchedule, choose_recipe, customised
-from effnet_keras.models.scaling import compound_scale, override
+from effnet_keras.models.scaling import compound_scale, load_coefficients, override
 from effnet_keras.models.weights import fetch_imagenet_weights
 
 
@@ -29,10 +29,11 @@ MAX_SCALE_FACTOR = 100.0
 class TrainSettings:
     """Every knob of a run. Field names equal the train.py flags (dashes for underscores).
 
-    Recipe fields left None take the value of `recipe` (see `recipe.RECIPES`).
+    Recipe fields left None take the value of `recipe` (see `recipe.RECIPES`). `model` and `base`
+    also take a config dict (how the tuner hands its configs to training).
     """
 
-    model: str = "b0"
+    model: str | dict = "b0"
     dataset: str = "synthetic"
     data_dir: str | None = None
     source: str = "auto"
@@ -47,7 +48,7 @@ class TrainSettings:
     beta: float | None = None
     gamma: float | None = None
     phi: float | None = None
-    base: str | None = None
+    base: str | dict | None = None
     scale: str | None = None
     width: float | None = None
     depth: float | None = None
@@ -131,9 +132,11 @@ def plan_model(s: TrainSettings) -> ModelPlan:
     momentum into a ModelPlan."""
     bn_momentum = training_recipe(s).bn_momentum
     if s.resolution is not None:
-        _check_resolution(s.resolution)
-    if s.model in BASELINES:
-        if any(v is not None for v in (s.alpha, s.scale, s.width, s.depth, s.weights)):
+        if resolution_problem(s.resolution):
+            raise UsageError(f"--resolution {s.resolution} is below {MIN_RESOLUTION} pixels; use {MIN_RESOLUTION} or "
+                             "more (smaller images are up-sampled inside the model).")
+    if isinstance(s.model, str) and s.model in BASELINES:
+        if any(v is not None for v in (s.alpha, s.beta, s.gamma, s.phi, s.base, s.scale, s.width, s.depth, s.weights)):
             raise UsageError(f"--model {s.model} is a fixed baseline: scaling flags and --weights apply to "
                              "EfficientNet models only.")
         return ModelPlan(s.model, s.resolution or DEFAULT_RESOLUTION[s.model], baseline=s.model,
@@ -143,7 +146,8 @@ def plan_model(s: TrainSettings) -> ModelPlan:
     try:
         base = load_config(name)
     except ValueError as e:
-        raise UsageError(f"{name}: {e} Models: a variant name, a config JSON file, {', '.join(BASELINES)}.") from None
+        label = name if isinstance(name, str) else "the model config"
+        raise UsageError(f"{label}: {e} Models: a variant name, a config JSON file, {', '.join(BASELINES)}.") from None
     try:
         if coefficients:
             config = compound_scale(**coefficients, base=base, width=s.width, depth=s.depth, resolution=s.resolution)
@@ -179,25 +183,17 @@ def dataset_selection(s: TrainSettings) -> Selection:
         raise UsageError(str(e)) from None
 
 
-def _check_resolution(resolution: int) -> None:
-    if resolution < MIN_RESOLUTION:
-        raise UsageError(f"--resolution {resolution} is below {MIN_RESOLUTION} pixels; small images are up-sampled, "
-                         f"so use {MIN_RESOLUTION} or more.")
-
-
 def _scaling_coefficients(s: TrainSettings) -> dict | None:
-    """alpha, beta, gamma, phi and base from --scale FILE and/or the flags (flags win)."""
+    """alpha, beta, gamma from --scale FILE or the flags (not both), phi and base from the flags or the file."""
     values: dict[str, Any] = {}
     if s.scale:
+        given = [f"--{k}" for k in ("alpha", "beta", "gamma") if getattr(s, k) is not None]
+        if given:
+            raise UsageError(f"--scale {s.scale} gives alpha, beta and gamma; drop {', '.join(given)} or --scale.")
         try:
-            with open(s.scale, encoding="utf-8") as f:
-                loaded = json.load(f)
-        except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise UsageError(f"--scale {s.scale}: cannot read the coefficients JSON ({e}).") from None
-        if not isinstance(loaded, dict):
-            raise UsageError(f"--scale {s.scale}: expected a JSON object with alpha, beta, gamma (a best.json from "
-                             f"`python -m tuner report`), got a {type(loaded).__name__}.")
-        values = {k: v for k, v in loaded.items() if k in ("alpha", "beta", "gamma", "phi", "base")}
+            values = load_coefficients(s.scale)
+        except ValueError as e:
+            raise UsageError(f"--scale {e}") from None
     for key in ("alpha", "beta", "gamma", "phi", "base"):
         if getattr(s, key) is not None:
             values[key] = getattr(s, key)
@@ -217,7 +213,7 @@ def _scaling_coefficients(s: TrainSettings) -> dict | None:
         if factor > MAX_SCALE_FACTOR:
             raise UsageError(f"--{key} {values[key]:g} with --phi {values['phi']:g} scales {flag} by "
                              f"{factor:.3g}x (at most {MAX_SCALE_FACTOR:g}x either way); choose smaller values.")
-    values.setdefault("base", s.model if s.model not in BASELINES else "b0")
+    values.setdefault("base", "b0" if isinstance(s.model, str) and s.model in BASELINES else s.model)
     return values
 
 
@@ -227,6 +223,11 @@ def _check_recipe(r: Recipe) -> None:
               ("--warmup-epochs", r.warmup_epochs, 0, None, True), ("--label-smoothing", r.label_smoothing, 0, 1, True),
               ("--bn-momentum", r.bn_momentum, 0, 1, True), ("--decay-rate", r.decay_rate, 0, 1, False),
               ("--decay-epochs", r.decay_epochs, 0, None, False))
+    _check_ranges(ranges)
+
+
+def _check_ranges(ranges) -> None:
+    """UsageError for the first (flag, value, low, high, low_inclusive) whose set value is out of range."""
     for flag, value, low, high, inclusive in ranges:
         if value is None:
             continue
@@ -241,9 +242,14 @@ def validate(s: TrainSettings) -> ModelPlan:
     if s.dataset not in DATASETS:
         raise UsageError(f"Unknown dataset {s.dataset!r}; allowed values: {', '.join(DATASETS)}.")
     dataset_selection(s)
-    for name, value, low in (("--epochs", s.epochs, 1), ("--batch-size", s.batch_size, 1)):
+    for name, value, low in (("--epochs", s.epochs, 1), ("--batch-size", s.batch_size, 1), ("--seed", s.seed, 0),
+                             ("--logical-cpus", s.logical_cpus, 0), ("--progressive-stages", s.progressive_stages, 1)):
         if value < low:
             raise UsageError(f"{name} must be >= {low}, got {value}.")
+    if s.seed >= 2**32:
+        raise UsageError(f"--seed must be < 2**32, got {s.seed}.")
+    _check_ranges((("--dropout", s.dropout, 0, 1, True), ("--drop-connect", s.drop_connect, 0, 1, True),
+                   ("--ema", s.ema, 0, 1, False)))
     if s.steps_per_epoch is not None and s.steps_per_epoch < 1:
         raise UsageError(f"--steps-per-epoch must be >= 1, got {s.steps_per_epoch}.")
     if s.train_images is not None and s.train_images < 1:

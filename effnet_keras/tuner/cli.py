@@ -42,14 +42,14 @@ def is_chief_oracle() -> bool:
 def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable) -> int:
     """Check settings and data (the data's files not on the chief), build the tuner with
     `make(num_classes)`, search, then print and write the report (single process or worker)."""
-    from effnet_keras.data import load_dataset
     from effnet_keras.tuner.report import write_report
+    from effnet_keras.tuner.trials import load_shared
 
     for model in models:
         validate(dataclasses.replace(settings, model=model))
     chief = is_chief_oracle()
     if not chief:
-        load_dataset(**dataset_arguments(settings))
+        load_shared(**dataset_arguments(settings))
     tuner = make(len(dataset_selection(settings).class_names))
     print(f"{len(tuner.points)} trials planned; project {tuner.project_dir}", flush=True)
     tuner.search()
@@ -121,7 +121,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _scale(args: argparse.Namespace) -> int:
-    from effnet_keras.tuner.report import markdown_table
+    from effnet_keras.tuner.report import report_table
     from effnet_keras.tuner.scale import parse_phis, scale_table
 
     try:
@@ -129,7 +129,7 @@ def _scale(args: argparse.Namespace) -> int:
                            write_configs=args.write_configs)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    print(markdown_table(rows, ("phi", "width", "depth", "resolution", "params", "MACs", "MAC ratio", "2^phi")))
+    print(report_table(rows, ("phi", "width", "depth", "resolution", "params", "MACs", "MAC ratio", "2^phi")))
     print(f"\nTrain one: python train.py --scale {args.best} --phi 3 --dataset cifar10")
     if args.write_configs:
         print(f"Configs written to {args.write_configs}/phi<N>.json (train.py --model, tuner compare --models)")

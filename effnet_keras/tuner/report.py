@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+from effnet_keras import tables
+from effnet_keras.models.configs import load_config
 from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.tuner.trials import read_project
@@ -21,7 +23,7 @@ COMPARE_COLUMNS = ("model", "resolution", "params", "MACs", "best_val_accuracy",
 PERCENT = ("best_train_accuracy", "best_val_accuracy", "test_accuracy")
 
 
-def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
+def report_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     """A Markdown table of `rows` with the given columns; accuracies in %, counts with separators."""
     def cell(key, value):
         if key in PERCENT and isinstance(value, float):
@@ -30,9 +32,7 @@ def markdown_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
             return f"{value:,}"
         return f"{value:.3g}" if isinstance(value, float) and key not in ("alpha", "beta", "gamma") else str(value)
 
-    lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---:" for _ in columns) + "|"]
-    lines += ["| " + " | ".join(cell(c, r[c]) for c in columns) + " |" for r in rows]
-    return "\n".join(lines)
+    return tables.markdown_table(columns, [[cell(c, r[c]) for c in columns] for r in rows])
 
 
 def _write(project_dir: Path, name: str, title: str, intro: str, rows: list[dict], columns: Sequence[str],
@@ -41,7 +41,7 @@ def _write(project_dir: Path, name: str, title: str, intro: str, rows: list[dict
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    table = markdown_table(rows, columns)
+    table = report_table(rows, columns)
     figures = "\n\n".join(f"![{caption}]({file})" for file, caption in images)
     (project_dir / f"{name}.md").write_text(f"# {title}\n\n{intro}\n\n{table}\n\n{figures}\n")
     return table
@@ -78,7 +78,7 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
                    f"{signature['target']:g} +/- {100 * signature['tolerance']:g}%.", rows, SEARCH_COLUMNS,
                    [("search.png", "validation accuracy per candidate"), ("curves.png", "training curves")])
     best = trials[0]
-    base = json.loads((Path(best["trial_dir"]) / "base.json").read_text())
+    base = load_config(_run_config(best)["settings"]["base"])  # a config, or the path of one (older projects)
     best_json = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "base": base,
                  "objective": objective, "val_accuracy": best["val_accuracy"],
                  "measured_ratio": best["measured_ratio"], "formula_ratio": best["formula_ratio"],

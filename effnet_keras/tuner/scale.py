@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from effnet_keras.models.builder import build_model
 from effnet_keras.models.flops import count_macs
-from effnet_keras.models.scaling import compound_scale
+from effnet_keras.models.scaling import compound_scale, load_coefficients
 
 
 def parse_phis(text: str) -> list[float]:
@@ -23,16 +22,11 @@ def parse_phis(text: str) -> list[float]:
 
 
 def load_best(best_file: str | Path) -> dict:
-    """The best.json a search's report wrote: finite positive alpha, beta, gamma and the base config;
-    ValueError saying what is wrong otherwise."""
-    try:
-        best = json.loads(Path(best_file).read_text())
-        point = [best["alpha"], best["beta"], best["gamma"]]
-        best["base"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
-        raise ValueError(f"{best_file}: not a best.json written by `python -m tuner report` ({e!r}).") from None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in point):
-        raise ValueError(f"{best_file}: alpha, beta, gamma must be finite numbers > 0, got {point}.")
+    """The best.json a search's report wrote (see `load_coefficients`), which must name its base config."""
+    best = load_coefficients(best_file)
+    if "base" not in best:
+        raise ValueError(f"{best_file}: not a best.json: it names no base config (`python -m tuner report` "
+                         "writes one).")
     return best
 
 

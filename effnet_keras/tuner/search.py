@@ -4,7 +4,6 @@ feasible (alpha, beta, gamma) with the project's one training recipe."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from effnet_keras.models.builder import build_model
@@ -41,9 +40,7 @@ class ScalingTuner(TrainingTuner):
         self.base, self.base_macs, self.target, self.score_weight = base, base_macs, target, score_weight
 
     def settings_for(self, values: dict, trial_dir: Path) -> TrainSettings:
-        base_file = trial_dir / "base.json"
-        base_file.write_text(json.dumps(self.base))
-        return dataclasses.replace(self.settings, model=str(base_file), base=str(base_file), alpha=values["alpha"],
+        return dataclasses.replace(self.settings, model=self.base, base=self.base, alpha=values["alpha"],
                                    beta=values["beta"], gamma=values["gamma"], phi=1.0)
 
     def extra_metrics(self, values: dict, runs: list[dict], trial_dir: Path) -> dict[str, float]:

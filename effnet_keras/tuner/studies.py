@@ -4,7 +4,6 @@ a KerasTuner project of trials that train with the project's one recipe (resumab
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from pathlib import Path
@@ -63,9 +62,7 @@ class StudyTuner(TrainingTuner):
 
     def settings_for(self, values: dict, trial_dir: Path) -> TrainSettings:
         config = study_config(self.base, values["dimension"], values["multiplier"], self.coefficients)
-        path = trial_dir / "model.json"
-        path.write_text(json.dumps(config))
-        return dataclasses.replace(self.settings, model=str(path), resolution=None)
+        return dataclasses.replace(self.settings, model=config, resolution=None)
 
 
 def make_study(settings: TrainSettings, base: str, dimensions: list[str], multipliers: list[float],

@@ -8,16 +8,28 @@ resumes its own runs from their last completed epoch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 import keras_tuner
 
+from effnet_keras.data import Dataset, load_dataset
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.training.loop import train
 from effnet_keras.tuner.oracle import PointsOracle
+
+
+@functools.lru_cache(maxsize=2)
+def load_shared(**arguments: Any) -> Dataset:
+    """`load_dataset(**arguments)` once per process for each set of arguments: every trial (and the
+    command's own data check) shares it, so its arrays are made read-only."""
+    data = load_dataset(**arguments)
+    for array in (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test):
+        array.flags.writeable = False
+    return data
 
 
 class TrainingTuner(keras_tuner.Tuner):
@@ -26,6 +38,7 @@ class TrainingTuner(keras_tuner.Tuner):
 
     def __init__(self, oracle: PointsOracle, settings: TrainSettings, executions: int = 1, **kwargs):
         self.points, self.signature = oracle.points, oracle.signature  # the oracle may become a remote client
+        read_trial_records(Path(kwargs["directory"]) / kwargs["project_name"])  # before KerasTuner reloads them
         super().__init__(oracle=oracle, overwrite=False, **kwargs)
         self.settings, self.executions = settings, executions
 
@@ -39,8 +52,9 @@ class TrainingTuner(keras_tuner.Tuner):
         values = trial.hyperparameters.values
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
         settings = self.settings_for(values, trial_dir)
-        runs = [train(dataclasses.replace(settings, seed=settings.seed + i, output_dir=str(RunDir.of_execution(trial_dir, i).path),
-                                          restart=False))
+        runs = [train(dataclasses.replace(settings, seed=settings.seed + i,
+                                          output_dir=str(RunDir.of_execution(trial_dir, i).path), restart=False),
+                      load=load_shared)
                 for i in range(self.executions)]
 
         def mean(key):
@@ -54,6 +68,23 @@ class TrainingTuner(keras_tuner.Tuner):
                 **self.extra_metrics(values, runs, trial_dir)}
 
 
+def read_trial_records(project_dir: Path) -> list[tuple[Path, dict]]:
+    """Every trial_*/trial.json of a project (none for a new one) with its path; ValueError naming the
+    first one that is not a readable JSON object."""
+    records = []
+    for path in sorted(project_dir.glob("trial_*/trial.json")):
+        try:
+            trial = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            trial = e
+        if not isinstance(trial, dict):
+            raise ValueError(f"{path} is damaged ({trial if isinstance(trial, Exception) else 'not an object'}); "
+                             "restore it, or pass another --project-name to start a new project; nothing was "
+                             "changed.")
+        records.append((path, trial))
+    return records
+
+
 def read_project(project_dir: str | Path) -> tuple[dict, list[dict[str, Any]]]:
     """(project signature, completed trials as flat dicts of values and last metric values)."""
     project_dir = Path(project_dir)
@@ -63,8 +94,7 @@ def read_project(project_dir: str | Path) -> tuple[dict, list[dict[str, Any]]]:
         raise ValueError(f"{project_dir} is not a tuner project directory (no oracle.json of a search, study or "
                          "compare); pass DIRECTORY/PROJECT_NAME.") from None
     rows = []
-    for path in sorted(project_dir.glob("trial_*/trial.json")):
-        trial = json.loads(path.read_text())
+    for path, trial in read_trial_records(project_dir):
         if trial.get("status") != "COMPLETED":
             continue
         metrics = {name: m["observations"][-1]["value"][0]

@@ -1,0 +1,69 @@
+"""Helpers shared by several test modules: tiny tuner settings, running the tuner CLI, reading
+tuner projects and PNGs, and non-trivial normalisation statistics for parity checks."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = str(ROOT / "examples" / "b0-mini.json")
+TRAINING = ["--dataset", "synthetic", "--synthetic-train", "256", "--synthetic-test", "64", "--epochs", "1",
+            "--steps-per-epoch", "2", "--batch-size", "32", "--augment", "none"]
+
+
+def tuner_cli(*args, env=None, **kwargs):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def finish(proc, timeout=600):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def trials(project):
+    found = []
+    for path in sorted(Path(project).glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text())
+        found.append((tuple(trial["hyperparameters"]["values"].values()), trial["status"]))
+    return found
+
+
+def markdown_rows(text):
+    """The cells (stripped) of every Markdown table row in `text`, rule lines left out."""
+    return [[cell.strip() for cell in line.strip()[1:-1].split("|")] for line in text.splitlines()
+            if line.startswith("|") and not set(line) <= set("|-: ")]
+
+
+def png_size(path):
+    """(width, height) from a PNG's IHDR chunk; fails unless the file is a PNG."""
+    data = Path(path).read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000, path
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def randomise_statistics(model, seed=0):
+    """Give BatchNorm/Normalization non-trivial statistics so output parity means something."""
+    rng = np.random.default_rng(seed)
+    for layer in model.layers:
+        weights = layer.get_weights()
+        if layer.__class__.__name__ == "BatchNormalization":
+            gamma, beta, mean, var = weights
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.1, beta.shape),
+                               rng.normal(0, 0.1, mean.shape), rng.uniform(0.5, 1.5, var.shape)])
+        elif layer.__class__.__name__ == "Normalization" and weights:
+            layer.set_weights([np.array([0.4, 0.5, 0.6]).reshape(weights[0].shape),
+                               np.array([0.05, 0.06, 0.07]).reshape(weights[1].shape), weights[2]])
+    refresh_normalization(model)
+
+
+def refresh_normalization(model):
+    """Keras' Normalization caches its statistics; set_weights alone does not refresh them."""
+    for layer in model.layers:
+        if layer.__class__.__name__ == "Normalization":
+            layer.finalize_state()
