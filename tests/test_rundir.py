@@ -4,6 +4,7 @@ writes with a previous copy, choosing the run directory, and what an epoch recor
 import json
 
 import keras
+import pytest
 
 from effnet_keras.training import rundir
 from effnet_keras.training.recorder import RunRecorder
@@ -75,3 +76,10 @@ def test_non_finite_loss_stops_without_touching_the_last_checkpoint(tmp_path):
     assert recorder.diverged_epoch == 2 and recorder.model.stop_training
     assert good.read_bytes() == b"weights of epoch 1" and state.epochs_done == 1
     assert not (run.path / "state.json").exists()
+
+
+def test_an_unreadable_run_file_is_one_usage_error_naming_it(tmp_path):
+    run = rundir.RunDir(tmp_path)
+    run.metrics_file.write_text('{"test_accuracy": 0.9')
+    with pytest.raises(rundir.UsageError, match="metrics.json: cannot read it .*--restart"):
+        run.read_json(run.metrics_file)

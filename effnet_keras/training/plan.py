@@ -28,7 +28,8 @@ class Stage:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Everything `train` decides from the settings and the machine, before it touches data or files."""
+    """Everything `train` decides from the settings and the machine before it reads data or opens the
+    run directory (`validate` only checks that named files exist, and may fetch ImageNet weights)."""
 
     settings: TrainSettings
     model: ModelPlan

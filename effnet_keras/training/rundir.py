@@ -113,11 +113,11 @@ class RunDir:
         return cls(Path(trial_dir) / f"run-{index}")
 
     def read_json(self, path: Path) -> Any:
-        """The JSON in `path` (one of this run's files); ValueError naming the file when it is unreadable."""
+        """The JSON in `path` (one of this run's files); UsageError naming the file when it is unreadable."""
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError) as e:
-            raise ValueError(f"{path}: cannot read it ({e}).") from None
+            raise UsageError(f"{path}: cannot read it ({e}). {RESTART_HINT}") from None
 
     def read_history(self) -> list[dict[str, str]]:
         """history.csv's rows (strings, as written)."""
