@@ -22,7 +22,8 @@ import numpy as np  # noqa: E402
 
 from effnet_keras.data import load_dataset  # noqa: E402
 from effnet_keras.training.recipe import WarmupSchedule, make_optimizer  # noqa: E402
-from effnet_keras.training.settings import TrainSettings, plan_model, training_recipe  # noqa: E402
+from effnet_keras.training.plan import check_run  # noqa: E402
+from effnet_keras.training.settings import TrainSettings, training_recipe  # noqa: E402
 from effnet_keras.training.loop import build_classifier, resized, train  # noqa: E402
 
 
@@ -39,7 +40,7 @@ class EpochTimer(keras.callbacks.Callback):
 
 def bare_fit(s: TrainSettings, x: np.ndarray, y: np.ndarray, epochs: int, steps: int) -> float:
     """Images/s of model.fit on in-memory tensors (epochs after the first)."""
-    plan = plan_model(s)
+    plan = check_run(s)
     model = resized(build_classifier(s, plan, 10, (plan.resolution, plan.resolution, 3), None), x.shape[1:],
                     plan.resolution, "bare")
     recipe = training_recipe(s)

@@ -32,6 +32,10 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--resolution", type=int, help="training resolution in pixels (default: the model's own)")
     g.add_argument("--weights", help="'imagenet' or a weights file for the backbone (transfer learning)")
     g.add_argument("--freeze-backbone", action="store_true", help="train only the new head; BatchNorm stays frozen")
+    g.add_argument("--max-params", type=float, default=D.max_params,
+                   help="refuse a model estimated to have more parameters than this")
+    g.add_argument("--max-activation-gib", type=float, default=D.max_activation_gib,
+                   help="refuse a model estimated to need more GiB of activations per training image")
 
 
 def add_training_arguments(p: argparse.ArgumentParser) -> None:

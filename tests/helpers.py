@@ -1,6 +1,8 @@
-"""Helpers shared by several test modules: tiny tuner settings, running the tuner CLI, reading
-tuner projects and PNGs, and non-trivial normalisation statistics for parity checks."""
+"""Helpers shared by several test modules: tiny training and tuner settings, running train.py and
+the tuner CLI, reading run histories, tuner projects and PNGs, and non-trivial normalisation
+statistics for parity checks."""
 
+import csv
 import json
 import os
 import subprocess
@@ -13,6 +15,22 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY = str(ROOT / "examples" / "b0-mini.json")
 TRAINING = ["--dataset", "synthetic", "--synthetic-train", "256", "--synthetic-test", "64", "--epochs", "1",
             "--steps-per-epoch", "2", "--batch-size", "32", "--augment", "none"]
+SMALL_DATA = ["--dataset", "synthetic", "--synthetic-train", "1024", "--synthetic-test", "256"]
+TINY_RUN = ["--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "64", "--synthetic-test", "32",
+            "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "16", "--augment", "none"]
+
+
+def train_py(*args, timeout=400):
+    """Run train.py in a subprocess; the CompletedProcess (text stdout and stderr)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=ROOT)
+
+
+def history(run_dir):
+    """The rows of a run's history.csv as dicts of strings."""
+    with open(Path(run_dir) / "history.csv") as f:
+        return list(csv.DictReader(f))
 
 
 def tuner_cli(*args, env=None, **kwargs):

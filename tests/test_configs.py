@@ -57,6 +57,9 @@ def test_a_hand_written_json_file_builds_the_same_model(tmp_path):
     ("resolution", 16, "'resolution'"),
     ("family", "v3", "'family'"),
     ("preprocessing", "zscore", "'preprocessing'"),
+    ("activation", "sparkles", "'activation' is 'sparkles'; allowed values: 'swish'"),
+    ("stem_strides", True, "'stem_strides' is True"),
+    ("name", 7, "'name' is 7"),
 ])
 def test_invalid_top_level_values_name_the_key(key, value, message):
     cfg = ek.get_config("b0")
@@ -70,6 +73,8 @@ def test_invalid_top_level_values_name_the_key(key, value, message):
     ("kernel", 4, "'kernel'.*odd"),
     ("strides", 3, "'strides'"),
     ("repeats", 0, "'repeats'"),
+    ("kernel", True, "'kernel' is True"),
+    ("strides", True, "'strides' is True"),
 ])
 def test_invalid_block_values_name_the_block_and_key(key, value, message):
     cfg = ek.get_config("b0")
@@ -163,3 +168,26 @@ def test_very_deep_stages_get_two_letter_block_names():
     cfg = ek.override("b0", depth=9.0)
     names = [b.name for b in ek.decode_blocks(cfg) if b.name.startswith("block6")]
     assert len(names) == 36 and names[25:27] == ["block6z_", "block6aa_"]
+
+
+def test_a_misspelt_key_is_refused_suggesting_the_closest_valid_one():
+    cfg = ek.get_config("b0")
+    cfg["widht"] = cfg.pop("width")
+    with pytest.raises(ValueError, match="unknown key 'widht'; did you mean 'width'"):
+        ek.validate_config(cfg)
+    cfg = ek.get_config("b0")
+    cfg["blocks"][1]["kernal"] = 3
+    with pytest.raises(ValueError, match=r"blocks\[1\]: unknown key 'kernal'; did you mean 'kernel'"):
+        ek.validate_config(cfg)
+
+
+def test_a_scaled_config_keeps_its_coefficients_and_validates_again():
+    scaled = ek.compound_scale(1.2, 1.1, 1.15, 1)
+    assert ek.validate_config(scaled)["alpha"] == 1.2 and scaled["base"] == "b0"
+
+
+def test_a_deeply_nested_file_is_one_error_not_a_recursion_error(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        ek.load_config(str(path))

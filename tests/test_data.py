@@ -277,6 +277,45 @@ def test_python_label_out_of_range_names_the_member(tmp_path):
         load_dataset("cifar10", source="archive", data_dir=tmp_path, **SMALL)
 
 
+def test_archive_member_larger_than_an_official_file_is_refused_before_reading(tmp_path):
+    header = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+    header.size = 8 * 2**30  # claims 8 GiB; only the header is written
+    (tmp_path / "cifar-10-python.tar.gz").write_bytes(header.tobuf() + bytes(512))
+    with pytest.raises(DataError, match="data_batch_1: 8,589,934,592 bytes, more than the 33,048,576"):
+        load_dataset("cifar10", source="archive", data_dir=tmp_path, **SMALL)
+
+
+def test_extracted_file_larger_than_an_official_file_is_refused_before_reading(tmp_path):
+    folder = write_cifar_archive(tmp_path, "cifar100", *arrays(100), packed=False)
+    with open(folder / "test", "r+b") as sparse:
+        sparse.truncate(8 * 2**30)  # a sparse file: no disk or memory is used
+    with pytest.raises(DataError, match=f"{folder / 'test'}: 8,589,934,592 bytes, more than"):
+        load_dataset("cifar100", source="archive", data_dir=tmp_path, **SMALL)
+
+
+NOT_LABELS = "'labels' is not a list of 4 integer labels"
+ZEROS = np.zeros((4, 3072), np.uint8)
+
+
+@pytest.mark.parametrize(
+    "batch, refused",
+    [
+        ({b"data": [[0] * 3072] * 4, b"labels": [0, 1, 2, 3]}, "'data' is list, expected uint8 \\[N, 3072\\]"),
+        ({b"data": np.zeros((4, 3072), np.float32), b"labels": [0, 1, 2, 3]}, "'data' is float32 \\[4, 3072\\]"),
+        ({b"data": ZEROS, b"labels": [[0] * 10**6] * 4}, NOT_LABELS),
+        ({b"data": ZEROS, b"labels": [0, 1, True, 3]}, NOT_LABELS),
+        ({b"data": ZEROS, b"labels": [0, 1, 2]}, NOT_LABELS),
+        ({b"data": ZEROS, b"labels": [0, 1, 2**70, 3]}, NOT_LABELS),
+    ],
+    ids=["nested-list-data", "float-data", "nested-list-labels", "bool-label", "short-labels", "huge-label"],
+)
+def test_python_batch_must_hold_a_uint8_array_and_flat_integer_labels(tmp_path, batch, refused):
+    folder = write_cifar_archive(tmp_path, "cifar10", *arrays(10), packed=False)
+    (folder / "test_batch").write_bytes(pickle.dumps(batch, protocol=4))
+    with pytest.raises(DataError, match=f"{folder / 'test_batch'}: {refused}"):
+        load_dataset("cifar10", source="archive", data_dir=tmp_path, **SMALL)
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -82,7 +83,8 @@ def float32_run(tmp_path_factory):
     return run, summary
 
 
-# Reloads the export with TensorFlow alone and reports the signature and its outputs on 5 images.
+# Reloads the export with TensorFlow alone and reports the signature, its outputs on 5 images and
+# the output shape for a batch of 0 images.
 RELOAD = textwrap.dedent("""
     import json, sys
     import numpy as np
@@ -90,7 +92,9 @@ RELOAD = textwrap.dedent("""
     fn = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
     images = np.random.default_rng(7).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     out = fn(images=tf.constant(images))
+    empty = fn(images=tf.constant(images[:0]))["probabilities"]
     print(json.dumps({
+        "empty": empty.shape.as_list(),
         "imported": sorted(m for m in sys.modules if m.startswith("effnet_keras")),
         "inputs": {k: [v.shape.as_list(), v.dtype.name] for k, v in fn.structured_input_signature[1].items()},
         "outputs": {k: [v.dtype.name, v.numpy().tolist()] for k, v in out.items()},
@@ -126,6 +130,7 @@ def test_signature_takes_uint8_batches_and_returns_float32_probabilities(float32
     dtype, probabilities = reloaded["outputs"]["probabilities"]
     probabilities = np.array(probabilities)
     assert dtype == "float32" and probabilities.shape == (5, len(NAMES))
+    assert reloaded["empty"] == [0, len(NAMES)]
     assert (probabilities >= 0).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert summary["signature"] == {"serving_default": {
@@ -253,6 +258,19 @@ def test_run_directory_errors_say_what_to_do(tmp_path):
         with pytest.raises(ExportError, match=match):
             export_run(tmp_path)
     assert issubclass(ExportError, RuntimeError)
+
+
+def test_class_names_that_are_not_the_data_sets_labels_are_refused(tmp_path, float32_run):
+    run, _ = float32_run
+    (tmp_path / "model.keras").write_bytes((run / "model.keras").read_bytes())
+    cifar = ["airplane", "automobile", "bird", "cat", "deer"]
+    settings = {"dataset": "cifar10", "classes": "0,1,2,3,4", "label_mode": "fine"}
+    config = {"class_names": cifar[::-1], "precision": "float32", "image_shape": [32, 32, 3], "settings": settings}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ExportError, match=r"are not the labels of the data set the run trained on \(cifar10: "):
+        export_run(tmp_path, verify=False)
+    (tmp_path / "config.json").write_text(json.dumps({**config, "class_names": cifar}))
+    assert (Path(export_run(tmp_path, verify=False)["labels"]).read_text().splitlines()) == cifar
 
 
 def test_model_not_matching_its_config_is_refused(tmp_path, float32_run):

@@ -17,7 +17,8 @@ from effnet_keras.training.recipe import (
     make_optimizer,
 )
 from effnet_keras.training.errors import UsageError
-from effnet_keras.training.settings import TrainSettings, augment_policy, plan_model, training_recipe, validate
+from effnet_keras.training.plan import check_run
+from effnet_keras.training.settings import TrainSettings, augment_policy, training_recipe
 from effnet_keras.training.loop import train
 
 
@@ -101,13 +102,13 @@ def test_weight_decay_can_skip_batchnorm_and_bias_variables():
 ])
 def test_out_of_range_recipe_numbers_are_refused_naming_the_flag(flag, value, message):
     with pytest.raises(UsageError, match=message):
-        validate(TrainSettings(model="b0", resolution=32, **{flag: value}))
+        check_run(TrainSettings(model="b0", resolution=32, **{flag: value}))
 
 
 def test_scratch_recipe_sets_the_models_batchnorm_momentum_and_imagenet_keeps_the_variants():
-    assert plan_model(TrainSettings(model="b0")).config["bn_momentum"] == RECIPES["scratch"].bn_momentum
-    assert plan_model(TrainSettings(model="b0", recipe="imagenet")).config["bn_momentum"] == 0.99
-    assert plan_model(TrainSettings(model="b0", bn_momentum=0.95)).config["bn_momentum"] == 0.95
+    assert check_run(TrainSettings(model="b0")).config["bn_momentum"] == RECIPES["scratch"].bn_momentum
+    assert check_run(TrainSettings(model="b0", recipe="imagenet")).config["bn_momentum"] == 0.99
+    assert check_run(TrainSettings(model="b0", bn_momentum=0.95)).config["bn_momentum"] == 0.95
     assert training_recipe(TrainSettings(weights="imagenet")).name == "transfer"
 
 

@@ -7,6 +7,7 @@ import keras
 import pytest
 
 from effnet_keras.training import rundir
+from effnet_keras.training.errors import UsageError
 from effnet_keras.training.recorder import RunRecorder
 
 
@@ -46,7 +47,7 @@ def test_state_writes_are_durable_and_keep_the_previous_state(tmp_path, monkeypa
     synced = []
     monkeypatch.setattr(rundir, "_fsync", lambda path: synced.append(path.name))
     run = rundir.RunDir(tmp_path)
-    first, second = (rundir.RunState("f", epochs_done=n) for n in (1, 2))
+    first, second = (rundir.RunState("f", run_id="r", epochs_done=n) for n in (1, 2))
     run.write_state(first)
     assert synced == [".state.json.tmp", tmp_path.name] and not run.previous_state_file.exists()
     run.write_state(second)
@@ -60,6 +61,19 @@ def test_state_writes_are_durable_and_keep_the_previous_state(tmp_path, monkeypa
     assert logged[0].endswith("); using state.json.prev (epoch 1).")
     run.write_state(second)  # a damaged state.json does not replace the previous one
     assert json.loads(run.previous_state_file.read_text()) == first.to_json()
+
+
+def test_a_restarted_run_never_falls_back_to_the_state_of_the_run_it_replaced(tmp_path):
+    run = rundir.RunDir(tmp_path)
+    for epochs in (4, 5):
+        run.write_state(rundir.RunState("f", run_id="old", epochs_done=epochs))
+    restarted = rundir.RunState("f", epochs_done=1)
+    run.write_state(restarted)
+    assert not run.previous_state_file.exists() and run.read_state() == restarted
+    truncate(run.state_file)
+    with pytest.raises(UsageError, match="--restart"):
+        run.read_state()
+    assert rundir.RunState.from_json({"fingerprint": "f"}).run_id == ""  # states from before run ids: one run
 
 
 def test_non_finite_loss_stops_without_touching_the_last_checkpoint(tmp_path):
@@ -83,3 +97,15 @@ def test_an_unreadable_run_file_is_one_usage_error_naming_it(tmp_path):
     run.metrics_file.write_text('{"test_accuracy": 0.9')
     with pytest.raises(rundir.UsageError, match="metrics.json: cannot read it .*--restart"):
         run.read_json(run.metrics_file)
+
+
+def test_a_run_folder_is_discarded_only_while_it_holds_nothing_but_its_skeleton(tmp_path):
+    unused, used = rundir.RunDir(tmp_path / "unused"), rundir.RunDir(tmp_path / "used")
+    for run in (unused, used):
+        run.prepare()
+        with run.lock():
+            pass
+    used.write_json(used.config_file, {"ok": True})
+    unused.discard_if_unused()
+    used.discard_if_unused()
+    assert not unused.path.exists() and used.config_file.is_file()

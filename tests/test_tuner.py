@@ -2,6 +2,7 @@
 
 import csv
 import json
+import os
 import signal
 import socket
 import time
@@ -10,7 +11,9 @@ import pytest
 from hypothesis import given, settings as hsettings, strategies as st
 
 from effnet_keras.models.scaling import cost_ratio
-from effnet_keras.training.settings import TrainSettings, plan_model
+from effnet_keras.training.plan import check_run
+from effnet_keras.training.rundir import exclusive_lock
+from effnet_keras.training.settings import TrainSettings
 from effnet_keras.tuner.scale import scale_table
 from effnet_keras.tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
 from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner_cli
@@ -140,12 +143,24 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     assert code == 0 and "index" in [row[0] for row in markdown_rows(out)] and "Epoch" not in out + err  # resumed complete: nothing retrained
     assert [h.stat().st_mtime_ns for h in histories] == written
 
-    plan = plan_model(TrainSettings(scale=str(project / "best.json"), phi=3))
+    plan = check_run(TrainSettings(scale=str(project / "best.json"), phi=3))
     assert plan.config["alpha"] == best["alpha"] and plan.config["phi"] == 3
 
     code, out, err = finish(tuner_cli("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
                                       str(tmp_path), "--project-name", "p", *TRAINING))
     assert code == 2 and "different search" in err
+
+
+def test_a_second_command_on_a_project_stops_at_once_naming_the_first(tmp_path):
+    project = tmp_path / "p"
+    project.mkdir()
+    args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
+            *TRAINING]
+    with exclusive_lock(project, "held"):  # this test process plays the first command
+        code, out, err = finish(tuner_cli(*args))
+    assert code == 2 and "Traceback" not in err
+    assert f"{project} is in use by another tuner command (PID {os.getpid()})" in err
+    assert {p.name for p in project.iterdir()} == {".lock"}  # nothing of a search was written
 
 
 def _free_port():

@@ -174,6 +174,7 @@ def _read_members(location: Location, names: tuple[str, ...]) -> dict[str, tuple
                     f"{path} is missing: {location.path} must hold {', '.join(names)}. "
                     f"Extract {layout.archive} again ({layout.url})."
                 )
+            _check_size(layout, name, path.stat().st_size, str(path))
             blobs[name] = (str(path), path.read_bytes())
         return blobs
     blobs = {}
@@ -182,6 +183,7 @@ def _read_members(location: Location, names: tuple[str, ...]) -> dict[str, tuple
             for member in tar:
                 folder, _, name = member.name.removeprefix("./").rpartition("/")
                 if folder == layout.folder and name in names and member.isfile():
+                    _check_size(layout, name, member.size, f"{location.path}:{member.name}")
                     blobs[name] = (f"{location.path}:{member.name}", tar.extractfile(member).read())
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(
@@ -197,25 +199,62 @@ def _read_members(location: Location, names: tuple[str, ...]) -> dict[str, tuple
     return blobs
 
 
+_MAX_BYTES_PER_IMAGE = 3200
+"""Bytes one image takes at most in an official batch file: 3072 pixels, its label(s) and, in
+the python format, its pickled file name (the official files hold about 3104)."""
+
+
+def _check_size(layout: Layout, name: str, size: int, where: str) -> None:
+    """Raise DataError unless `size` bytes fits batch file `name` of `layout` at official size.
+
+    A file's bound is its share of the official images times `_MAX_BYTES_PER_IMAGE`, plus 1 MiB:
+    checked before reading, so a file claiming gigabytes is refused without allocating them.
+    """
+    train_count, test_count = SPECS[layout.dataset].official_counts
+    is_train = name in layout.train_files
+    files = layout.train_files if is_train else layout.test_files
+    limit = (train_count if is_train else test_count) // len(files) * _MAX_BYTES_PER_IMAGE + 2**20
+    if size > limit:
+        raise DataError(
+            f"{where}: {size:,} bytes, more than the {limit:,} an official {layout.archive} batch file can "
+            f"hold; it is corrupt or not CIFAR. Download {layout.archive} again from {layout.url}."
+        )
+
+
+def _python_batch(layout: Layout, blob: bytes, where: str, label_mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel rows uint8 [N, 3072] and labels [N] of one python-format batch file.
+
+    `data` must already be a uint8 array and the labels a flat sequence of ints, so that a small
+    pickle of nested lists is refused without being expanded.
+    """
+    batch = safe_loads(blob, where)
+    if not isinstance(batch, dict):
+        raise DataError(f"{where}: holds a {type(batch).__name__}, not a CIFAR batch dict.")
+    entries = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    key = "labels" if layout.dataset == "cifar10" else f"{label_mode}_labels"
+    if "data" not in entries or key not in entries:
+        raise DataError(f"{where}: no 'data' or {key!r} entry; it is not a CIFAR batch file.")
+    data, labels = entries["data"], entries[key]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _PIXELS:
+        described = f"{data.dtype} {list(data.shape)}" if isinstance(data, np.ndarray) else type(data).__name__
+        raise DataError(f"{where}: 'data' is {described}, expected uint8 [N, 3072]; the file is corrupt.")
+    if isinstance(labels, np.ndarray):
+        flat = labels.ndim == 1 and np.issubdtype(labels.dtype, np.integer)
+    else:
+        flat = isinstance(labels, list) and all(type(v) is int and -2**63 <= v < 2**63 for v in labels)
+    if not flat or len(labels) != len(data):
+        raise DataError(
+            f"{where}: {key!r} is not a list of {len(data)} integer labels, one per image; the file is corrupt."
+        )
+    return data, np.asarray(labels, np.int64)
+
+
 def _decode(
     layout: Layout, blob: bytes, where: str, label_mode: str, num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     """Images uint8 [N, 32, 32, 3] and labels int64 [N] of one batch file."""
     if layout.fmt == "python":
-        batch = safe_loads(blob, where)
-        if not isinstance(batch, dict):
-            raise DataError(f"{where}: holds a {type(batch).__name__}, not a CIFAR batch dict.")
-        entries = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
-        key = "labels" if layout.dataset == "cifar10" else f"{label_mode}_labels"
-        if "data" not in entries or key not in entries:
-            raise DataError(f"{where}: no 'data' or {key!r} entry; it is not a CIFAR batch file.")
-        data = np.asarray(entries["data"])
-        labels = np.asarray(entries[key])
-        if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != _PIXELS:
-            raise DataError(
-                f"{where}: 'data' is {data.dtype} {list(data.shape)}, expected uint8 [N, 3072]; "
-                f"the file is corrupt."
-            )
+        data, labels = _python_batch(layout, blob, where, label_mode)
     else:
         label_bytes = 1 if layout.dataset == "cifar10" else 2
         record = label_bytes + _PIXELS

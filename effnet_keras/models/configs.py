@@ -17,6 +17,7 @@ produces weight-compatible models (dropout and drop-connect rates carry no weigh
 from __future__ import annotations
 
 import copy
+import difflib
 import json
 import math
 import os
@@ -27,6 +28,9 @@ BLOCK_TYPES = ("mbconv", "fused")
 FAMILIES = ("v1", "v2")
 PREPROCESSING = ("normalization", "imagenet", "minus_one_to_one")
 MIN_RESOLUTION = 32
+ACTIVATIONS = ("swish", "silu", "relu", "relu6", "gelu", "elu", "selu", "hard_swish", "hard_silu", "mish", "leaky_relu",
+               "tanh", "sigmoid")
+"""Keras activation names a config may use (EfficientNet: swish)."""
 
 
 def resolution_problem(value: Any) -> str | None:
@@ -55,6 +59,8 @@ REQUIRED_KEYS = (
 )
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 """Config names: safe as a folder name (no separators, no leading dot) and as a Keras model name."""
+SCALING_KEYS = ("alpha", "beta", "gamma", "phi", "base")
+"""Keys `compound_scale` records in a scaled config (the coefficients and the base's name)."""
 OPTIONAL_KEYS = {"stem_strides": 2}
 """Keys a config may omit, with the value they take: `stem_strides` 1 keeps the stem at full
 resolution (output stride 16 instead of 32), for small inputs trained from scratch."""
@@ -174,7 +180,8 @@ def _require_number(config: Mapping, key: str, where: str, *, minimum: float, in
 
 
 def _require_choice(config: Mapping, key: str, choices: tuple, where: str = "") -> None:
-    if config[key] not in choices:
+    value = config[key]
+    if isinstance(value, bool) or type(value) not in {type(c) for c in choices} or value not in choices:
         raise ValueError(
             f"Invalid config: {where}{key!r} is {config[key]!r}; allowed values: {', '.join(map(repr, choices))}."
         )
@@ -187,10 +194,20 @@ def _require_keys(config: Mapping, keys: tuple, where: str) -> None:
                          f"a config needs {', '.join(keys)}.")
 
 
+def _refuse_unknown_keys(config: Mapping, known: tuple, where: str) -> None:
+    for key in config:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ValueError(f"Invalid config: {where}unknown key {key!r}; {hint}allowed keys: {', '.join(known)}.")
+
+
 def validate_config(config: Mapping[str, Any]) -> dict:
-    """Check a config dict and return it as a plain dict; raise ValueError naming the bad key."""
+    """Check a config dict and return it as a plain dict; raise ValueError naming the bad key (and the
+    closest valid one for a misspelt key)."""
     if not isinstance(config, Mapping):
         raise ValueError(f"A config must be a dict, got {type(config).__name__}.")
+    _refuse_unknown_keys(config, (*REQUIRED_KEYS, *OPTIONAL_KEYS, *SCALING_KEYS), "")
     _require_keys(config, REQUIRED_KEYS, "")
     config = {**OPTIONAL_KEYS, **config}
     name = config["name"]
@@ -201,6 +218,7 @@ def validate_config(config: Mapping[str, Any]) -> dict:
     _require_choice(config, "stem_strides", (1, 2))
     _require_choice(config, "family", FAMILIES)
     _require_choice(config, "preprocessing", PREPROCESSING)
+    _require_choice(config, "activation", ACTIVATIONS)
     for key in ("width", "depth"):
         _require_number(config, key, "", minimum=0, inclusive=False)
     for key in ("resolution", "train_resolution"):
@@ -220,10 +238,11 @@ def validate_config(config: Mapping[str, Any]) -> dict:
         where = f"blocks[{i}]: "
         if not isinstance(block, Mapping):
             raise ValueError(f"Invalid config: {where}each stage must be a dict with keys {', '.join(BLOCK_KEYS)}.")
+        _refuse_unknown_keys(block, BLOCK_KEYS, where)
         _require_keys(block, BLOCK_KEYS, where)
         _require_choice(block, "type", BLOCK_TYPES, where)
         kernel = block["kernel"]
-        if not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
+        if isinstance(kernel, bool) or not isinstance(kernel, int) or kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"Invalid config: {where}'kernel' is {kernel!r}; allowed values: an odd integer "
                              "(1, 3, 5, 7, ...).")
         for key in ("repeats", "filters_in", "filters_out", "expand_ratio"):
@@ -248,5 +267,7 @@ def load_config(name_or_path: str | Mapping[str, Any]) -> dict:
             raise ValueError(f"Cannot read config file {text!r}: {e.strerror}.") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"Config file {text!r} is not valid JSON: {e}.") from None
+        except RecursionError:
+            raise ValueError(f"Config file {text!r} is nested too deeply to be a config.") from None
         return validate_config(data)
     return get_config(text)

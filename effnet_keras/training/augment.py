@@ -163,6 +163,23 @@ def _box_mask(height, width, top, bottom, left, right):
     return ops.cast(in_rows[:, :, None, None] & in_cols[:, None, :, None], "float32")
 
 
+def policy_parts(policy: str, magnitude: float = 0.5) -> list[str]:
+    """The parts of `policy` ("basic+mixup" -> ["basic", "mixup"]); ValueError saying what is wrong
+    with the policy or a `magnitude` outside [0, 1]."""
+    parts = [p for p in policy.replace(" ", "").split("+") if p]
+    unknown = sorted(set(parts) - set(POLICIES))
+    if not parts or unknown or ("none" in parts and len(parts) > 1):
+        raise ValueError(
+            f"augmentation policy {policy!r} is invalid: use 'none' or parts of "
+            f"{', '.join(POLICIES[1:])} joined by '+', e.g. 'basic+mixup'."
+        )
+    if {"mixup", "cutmix"} <= set(parts):
+        raise ValueError(f"augmentation policy {policy!r}: choose one of mixup and cutmix.")
+    if not 0 <= magnitude <= 1:
+        raise ValueError(f"augmentation magnitude must be in [0, 1], got {magnitude}.")
+    return parts
+
+
 def build_augmenter(policy: str = "basic", magnitude: float = 0.5, seed: int | None = None) -> Augmenter:
     """An `Augmenter` for `policy`: parts of POLICIES joined by "+" ("none" alone: identity).
 
@@ -175,17 +192,7 @@ def build_augmenter(policy: str = "basic", magnitude: float = 0.5, seed: int | N
         out, so a progressive schedule can start without them. "basic" ignores it.
     seed: seeds each random layer (distinct per layer); None draws fresh randomness.
     """
-    parts = [p for p in policy.replace(" ", "").split("+") if p]
-    unknown = sorted(set(parts) - set(POLICIES))
-    if not parts or unknown or ("none" in parts and len(parts) > 1):
-        raise ValueError(
-            f"augmentation policy {policy!r} is invalid: use 'none' or parts of "
-            f"{', '.join(POLICIES[1:])} joined by '+', e.g. 'basic+mixup'."
-        )
-    if {"mixup", "cutmix"} <= set(parts):
-        raise ValueError(f"augmentation policy {policy!r}: choose one of mixup and cutmix.")
-    if not 0 <= magnitude <= 1:
-        raise ValueError(f"augmentation magnitude must be in [0, 1], got {magnitude}.")
+    parts = policy_parts(policy, magnitude)
 
     def seed_for(i: int) -> int | None:
         return None if seed is None else seed + 1009 * i

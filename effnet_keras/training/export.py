@@ -19,6 +19,7 @@ deletes a file it did not write.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -49,7 +50,8 @@ VERIFY_SEED = 0
 VERIFY_TIMEOUT_S = 600
 
 # Runs in a fresh interpreter: reload with TensorFlow alone, describe the signature, run it on the
-# whole batch and on its first image alone (the batch dimension must stay free).
+# whole batch, on its first image alone and on no image (the batch dimension must stay free), and
+# check that it refuses images of another size.
 _RELOAD_SCRIPT = """
 import json, sys
 import numpy as np
@@ -63,6 +65,14 @@ images = np.load(images_path)
 (input_name,), (output_name,) = list(inputs), list(outputs)
 batch = fn(**{input_name: tf.constant(images)})[output_name].numpy()
 single = fn(**{input_name: tf.constant(images[:1])})[output_name].numpy()
+empty = fn(**{input_name: tf.constant(images[:0])})[output_name].numpy()
+assert empty.shape == (0, batch.shape[1]), f"a batch of 0 images gave shape {empty.shape}"
+try:
+    fn(**{input_name: tf.zeros((1, images.shape[1] + 1, *images.shape[2:]), tf.uint8)})
+except (ValueError, TypeError, tf.errors.InvalidArgumentError):
+    pass
+else:
+    raise AssertionError("the signature accepted images of another size")
 assert "effnet_keras" not in sys.modules, "the SavedModel reload imported effnet_keras"
 np.savez(result_path + ".npz", batch=batch, single=single)
 
@@ -105,6 +115,11 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
             or not all(isinstance(n, str) and n and "\n" not in n and "\r" not in n for n in names)):
         raise ExportError(f"{config_path}: 'class_names' must be a non-empty list of one-line strings, "
                           f"got {names!r}.")
+    expected = _data_set_labels(config.get("settings"))
+    if expected is not None and names != expected:
+        raise ExportError(f"{config_path}: 'class_names' {names} are not the labels of the data set the run "
+                          f"trained on ({config['settings']['dataset']}: {expected}); labels.txt would name "
+                          "predictions wrongly. Restore config.json from the training run.")
     if config.get("precision") not in TOLERANCES:
         raise ExportError(f"{config_path}: 'precision' is {config.get('precision')!r}; allowed values: "
                           f"{', '.join(TOLERANCES)}.")
@@ -114,6 +129,21 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
         raise ExportError(f"{config_path}: 'image_shape' must be [height, width, channels] (positive integers: the "
                           f"raw images the model takes), got {shape!r}.")
     return config
+
+
+def _data_set_labels(settings: Any) -> list[str] | None:
+    """The class names, in label order, of the data set that recorded `settings` select (--dataset,
+    --label-mode, --classes); None when they do not name one."""
+    from effnet_keras.training.errors import UsageError
+    from effnet_keras.training.settings import TrainSettings, dataset_selection
+
+    if not isinstance(settings, dict):
+        return None
+    known = {f.name for f in dataclasses.fields(TrainSettings)}
+    try:
+        return list(dataset_selection(TrainSettings(**{k: v for k, v in settings.items() if k in known})).class_names)
+    except (TypeError, UsageError):
+        return None
 
 
 def _sibling(path: Path, kind: str) -> Path:
@@ -195,16 +225,23 @@ def _signature_spec(image_shape: tuple[int, int, int], num_classes: int) -> dict
 def _write_saved_model(model, path: Path, image_shape: tuple[int, int, int]) -> None:
     """Write a SavedModel whose serving signature maps uint8 `images` [batch, *image_shape] to float32
     `probabilities`. Images of another shape fail TensorFlow's shape check (signature functions do
-    not check shapes themselves, and the model's resizing would accept them)."""
+    not check shapes themselves, and the model's resizing would accept them). A batch of 0 images
+    gives [0, num_classes] without running the model (TensorFlow's fused CPU kernels fail on it)."""
     import keras
     import tensorflow as tf
 
-    input_dtype = model.inputs[0].dtype
+    input_dtype, num_classes = model.inputs[0].dtype, model.outputs[0].shape[-1]
 
     def serve(images):
         images = tf.ensure_shape(images, (None, *image_shape))
-        probabilities = model(tf.cast(images, input_dtype), training=False)
-        return {OUTPUT_NAME: tf.cast(probabilities, tf.float32)}
+
+        def predict():
+            return tf.cast(model(tf.cast(images, input_dtype), training=False), tf.float32)
+
+        def nothing():
+            return tf.zeros((0, num_classes), tf.float32)
+
+        return {OUTPUT_NAME: tf.cond(tf.shape(images)[0] > 0, predict, nothing)}
 
     archive = keras.export.ExportArchive()
     archive.track(model)

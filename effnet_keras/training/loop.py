@@ -30,11 +30,12 @@ from effnet_keras.models.flops import count_macs
 from effnet_keras.tables import markdown_table
 from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
 from effnet_keras.training.errors import TrainingError, UsageError
-from effnet_keras.training.plan import RunPlan, plan_run
+from effnet_keras.training.inputs import read_inputs
+from effnet_keras.training.plan import ModelPlan, RunPlan, plan_run
 from effnet_keras.training.recorder import RunRecorder
 from effnet_keras.training.rundir import (RunDir, RunState, choose_run_dir, load_checkpoint,
                                           verify_checkpoints)
-from effnet_keras.training.settings import ModelPlan, TrainSettings, dataset_arguments
+from effnet_keras.training.settings import TrainSettings, check_settings, dataset_arguments
 
 
 def build_classifier(s: TrainSettings, plan: ModelPlan, num_classes: int, input_shape: tuple,
@@ -113,10 +114,11 @@ def _device_info(device: str) -> dict:
 
 @dataclass(frozen=True)
 class Built:
-    """A run's data and what is built from it under the strategy: the step count, the peak
+    """A run's strategy, its data and what is built from them: the step count, the peak
     learning rate, the classifier (float 0..255 images of the final size or, progressive, any
     size), its evaluation and serving wrappers (see `resized`, `serving_model`) and optimizer."""
 
+    strategy: tf.distribute.Strategy
     data: Dataset
     steps: int
     lr: float
@@ -137,13 +139,13 @@ def train(s: TrainSettings, log=print, load: Callable[..., Dataset] = load_datas
     Raises UsageError before any training for bad settings, a run directory another command holds
     or one whose state or checkpoints do not verify; TrainingError when the loss diverges.
     """
-    plan = plan_run(s, log)
+    plan, strategy = plan_and_start(s, log)
     with contextlib.ExitStack() as held:  # the run directory's lock, until training ends or fails
         run, state = open_run(plan, held, log)
         if state.complete:
             log(f"Run {run.path} is already complete ({state.epochs_done} epochs); pass --restart to train again.")
             return run.read_json(run.metrics_file)
-        built = build(plan, run, state, load(**dataset_arguments(s)), log)
+        built = build(plan, strategy, run, state, load(**dataset_arguments(s)), log)
         run.write_json(run.config_file, run_record(plan, built))
         fit_stages(plan, run, state, built, log)
         metrics = finish(plan, run, state, built)
@@ -155,12 +157,34 @@ def train(s: TrainSettings, log=print, load: Callable[..., Dataset] = load_datas
     return metrics
 
 
+def plan_and_start(s: TrainSettings, log) -> tuple[RunPlan, tf.distribute.Strategy]:
+    """Check the flags, read the files they name, expose --logical-cpus, plan the run for this
+    machine's device and start its tf.distribute strategy; UsageError with what to change."""
+    check_settings(s)
+    inputs = read_inputs(s)
+    runtime.split_host_cpu(s.logical_cpus)  # before anything initialises TensorFlow's devices
+    plan = plan_run(s, inputs, runtime.accelerator())
+    for note in plan.notes:
+        log(note)
+    try:
+        strategy = runtime.make_strategy(plan.strategy)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    replicas = strategy.num_replicas_in_sync
+    if s.batch_size % replicas:
+        raise UsageError(f"--batch-size {s.batch_size} is not divisible by the {replicas} replicas; use a multiple "
+                         f"of {replicas} (the global batch is split evenly).")
+    return plan, strategy
+
+
 def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, RunState]:
     """Choose the run directory, take its lock (held until `held` closes) and read its state: a new
     one, or the saved one cut back to its newest checkpoint that verifies."""
     s = plan.settings
     run = choose_run_dir(s.output_dir, s.runs_root, f"{plan.model.name}-{s.dataset}", s.fingerprint(), s.restart,
                          log)
+    if not run.path.exists():
+        held.callback(run.discard_if_unused)  # runs after the lock is released
     run.prepare()
     held.enter_context(run.lock())
     state = None if s.restart else run.read_state(log)
@@ -174,12 +198,14 @@ def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, Ru
     return run, state
 
 
-def build(plan: RunPlan, run: RunDir, state: RunState, data: Dataset, log) -> Built:
-    """Check the data against the batch, then build the models and optimizer, restoring the state's
-    checkpoint if any."""
+def build(plan: RunPlan, strategy: tf.distribute.Strategy, run: RunDir, state: RunState, data: Dataset,
+          log) -> Built:
+    """Check the data against the batch, then build the models and optimizer under `strategy`,
+    restoring the state's checkpoint if any."""
     s, model = plan.settings, plan.model
     if len(data.x_train) < s.batch_size:
-        largest = len(data.x_train) // plan.replicas * plan.replicas
+        replicas = strategy.num_replicas_in_sync
+        largest = len(data.x_train) // replicas * replicas
         raise UsageError(f"--batch-size {s.batch_size} is larger than the {len(data.x_train)} training images, so an "
                          f"epoch would have no step; use --batch-size {largest} or less, or more training images.")
     keras.utils.set_random_seed(s.seed)
@@ -191,7 +217,7 @@ def build(plan: RunPlan, run: RunDir, state: RunState, data: Dataset, log) -> Bu
                               kind=recipe.schedule, decay_rate=recipe.decay_rate,
                               decay_steps=int(recipe.decay_epochs * steps))
     final_shape = (model.resolution, model.resolution, 3)
-    with plan.strategy.scope():
+    with strategy.scope():
         classifier = build_classifier(s, model, data.num_classes, (None, None, 3) if s.progressive else final_shape,
                                       s.weights)
         eval_core = resized(classifier, data.image_shape, model.resolution, f"{model.name}-core")
@@ -201,7 +227,7 @@ def build(plan: RunPlan, run: RunDir, state: RunState, data: Dataset, log) -> Bu
             load_checkpoint(run.checkpoints, state.checkpoint, classifier, optimizer)
             log(f"Resuming {run.path} from epoch {state.epochs_done} of {s.epochs} (--restart starts over).")
     counted = classifier if not s.progressive else build_classifier(s, model, data.num_classes, final_shape, None)
-    return Built(data, steps, lr, classifier, eval_core, serving, optimizer, count_macs(counted),
+    return Built(strategy, data, steps, lr, classifier, eval_core, serving, optimizer, count_macs(counted),
                  classifier.count_params())
 
 
@@ -213,8 +239,8 @@ def run_record(plan: RunPlan, built: Built) -> dict:
         "model_config": plan.model.config, "resolution": plan.model.resolution, "image_shape": data.image_shape,
         "stages": [dataclasses.asdict(st) for st in plan.stages], "dataset": data.name, "data_source": data.source,
         "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
-        "val_images": len(data.x_val), "precision": plan.precision, "strategy": type(plan.strategy).__name__,
-        "replicas": plan.replicas, "jit_compile": plan.jit, "augment": plan.augment, "learning_rate": built.lr,
+        "val_images": len(data.x_val), "precision": plan.precision, "strategy": type(built.strategy).__name__,
+        "replicas": built.strategy.num_replicas_in_sync, "jit_compile": plan.jit, "augment": plan.augment, "learning_rate": built.lr,
         "recipe": dataclasses.asdict(plan.recipe), "steps_per_epoch": built.steps, "params": built.params,
         "macs": built.macs, "versions": _versions(), "device": _device_info(plan.device)}
 
@@ -236,7 +262,7 @@ def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=pr
             for layer in built.classifier.layers:
                 if layer.name == "top_dropout":
                     layer.rate = stage.dropout
-        with plan.strategy.scope():
+        with built.strategy.scope():
             train_core = built.eval_core if stage.resolution == model.resolution else resized(
                 built.classifier, data.image_shape, stage.resolution, f"{model.name}-core-{stage.resolution}px")
             trainer = Trainer(train_core, built.eval_core, build_augmenter(plan.augment, stage.magnitude, seed=s.seed))

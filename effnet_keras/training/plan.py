@@ -1,18 +1,35 @@
-"""The plan of one run, resolved before any data is read: model, recipe, device, precision, XLA,
-strategy, augmentation and the progressive-learning stages."""
+"""The plan of one run, made from the settings, the files they name (`inputs.Inputs`) and the kind of
+device, with no I/O: model, recipe, precision, XLA, strategy name, augmentation and the
+progressive-learning stages."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
-import tensorflow as tf
-
+from effnet_keras.models.baselines import DEFAULT_RESOLUTION
 from effnet_keras.models.configs import MIN_RESOLUTION
+from effnet_keras.models.scaling import compound_scale, override
+from effnet_keras.models.size import size_problem
 from effnet_keras.training import runtime
 from effnet_keras.training.errors import UsageError
+from effnet_keras.training.inputs import Inputs, read_inputs
 from effnet_keras.training.recipe import Recipe
-from effnet_keras.training.settings import ModelPlan, TrainSettings, augment_policy, training_recipe, validate
+from effnet_keras.training.settings import TrainSettings, augment_policy, check_settings, training_recipe
+
+
+@dataclass(frozen=True)
+class ModelPlan:
+    """What to build: an EfficientNet config or a baseline name, at `resolution` pixels.
+
+    `bn_momentum`: the BatchNorm momentum a baseline is built with (None: its own); an
+    EfficientNet's is in its config.
+    """
+
+    name: str
+    resolution: int
+    config: dict | None = None
+    baseline: str | None = None
+    bn_momentum: float | None = None
 
 
 @dataclass(frozen=True)
@@ -28,8 +45,11 @@ class Stage:
 
 @dataclass(frozen=True)
 class RunPlan:
-    """Everything `train` decides from the settings and the machine before it reads data or opens the
-    run directory (`validate` only checks that named files exist, and may fetch ImageNet weights)."""
+    """Everything `train` decides before it touches data, devices or the run directory.
+
+    device: "cpu", "gpu" or "tpu", which precision and XLA were chosen for. strategy: the
+    `runtime.make_strategy` name. notes: what the plan changed on its own, to tell the user.
+    """
 
     settings: TrainSettings
     model: ModelPlan
@@ -38,12 +58,33 @@ class RunPlan:
     precision: str
     jit: bool
     augment: str
-    strategy: tf.distribute.Strategy
+    strategy: str
     stages: tuple[Stage, ...]
+    notes: tuple[str, ...] = ()
 
-    @property
-    def replicas(self) -> int:
-        return self.strategy.num_replicas_in_sync
+
+def plan_model(s: TrainSettings, inputs: Inputs) -> ModelPlan:
+    """The baseline of --model, or the config of `inputs` compound-scaled or with the --width, --depth
+    and --resolution overrides and the recipe's BatchNorm momentum; UsageError when the config is
+    estimated larger than --max-params or --max-activation-gib (`models.size`)."""
+    bn_momentum = training_recipe(s).bn_momentum
+    if inputs.config is None:
+        return ModelPlan(s.model, s.resolution or DEFAULT_RESOLUTION[s.model], baseline=s.model,
+                         bn_momentum=bn_momentum)
+    try:
+        if inputs.coefficients:
+            config = compound_scale(**inputs.coefficients, base=inputs.config, width=s.width, depth=s.depth,
+                                    resolution=s.resolution)
+        else:
+            config = override(inputs.config, width=s.width, depth=s.depth, resolution=s.resolution)
+        if bn_momentum is not None:
+            config = override(config, bn_momentum=bn_momentum)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    if problem := size_problem(config, s.max_params, s.max_activation_gib):
+        raise UsageError(f"{config['name']} is too large to build: {problem}. Use a smaller width, depth, kernel or "
+                         "resolution, or raise --max-params / --max-activation-gib if it does fit.")
+    return ModelPlan(config["name"], config["train_resolution"], config=config)
 
 
 def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
@@ -64,23 +105,24 @@ def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
     return stages
 
 
-def plan_run(s: TrainSettings, log: Callable[[str], None] = print) -> RunPlan:
-    """Validate `s` and resolve it on this machine; UsageError with what to change."""
-    runtime.split_host_cpu(s.logical_cpus)  # before anything initialises TensorFlow's devices
-    model = validate(s)
-    device = runtime.accelerator()
+def plan_run(s: TrainSettings, inputs: Inputs, device: str) -> RunPlan:
+    """Check `s` and plan its run on a `device` ("cpu", "gpu", "tpu"); UsageError with what to change."""
+    check_settings(s)
+    model = plan_model(s, inputs)
     jit = runtime.resolve_jit(s.jit_compile, device)
     augment = augment_policy(s)
+    notes = ()
     if jit and "randaugment" in augment:
         if s.jit_compile == "on":
             raise UsageError("--augment randaugment does not compile under XLA (Keras' RandAugment); use "
                              "--jit-compile off or another policy.")
-        jit = False
-        log("XLA off: Keras' RandAugment does not compile under XLA.")
-    strategy = runtime.make_strategy(s.strategy)
-    replicas = strategy.num_replicas_in_sync
-    if s.batch_size % replicas:
-        raise UsageError(f"--batch-size {s.batch_size} is not divisible by the {replicas} replicas; use a multiple "
-                         f"of {replicas} (the global batch is split evenly).")
+        jit, notes = False, ("XLA off: Keras' RandAugment does not compile under XLA.",)
     return RunPlan(s, model, training_recipe(s), device, runtime.resolve_precision(s.precision, device), jit,
-                   augment, strategy, tuple(plan_stages(s, model)))
+                   augment, s.strategy, tuple(plan_stages(s, model)), notes)
+
+
+def check_run(s: TrainSettings) -> ModelPlan:
+    """Every check `train` makes before it touches data or devices (the plan's errors do not depend on
+    the device); the model it would build. UsageError with what to change."""
+    check_settings(s)
+    return plan_run(s, read_inputs(s), "cpu").model

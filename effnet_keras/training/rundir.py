@@ -12,7 +12,9 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import time
+import uuid
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -59,10 +61,13 @@ class RunState:
     """What a run has done, saved as state.json after every epoch.
 
     rows: one dict per completed epoch (HISTORY_COLUMNS and `includes_tracing`); checkpoints: the
-    records of `save_checkpoint` still on disk, oldest first; checkpoint: the newest one's stem.
+    records of `save_checkpoint` still on disk, oldest first; checkpoint: the newest one's stem;
+    run_id: drawn when the run starts (again on --restart), so a restarted run never falls back to
+    the state of the run it replaced.
     """
 
     fingerprint: str
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     epochs_done: int = 0
     rows: list[dict] = field(default_factory=list)
     checkpoints: list[dict] = field(default_factory=list)
@@ -73,7 +78,8 @@ class RunState:
 
     @classmethod
     def from_json(cls, data: dict) -> "RunState":
-        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+        """The state in `data`; states written before run_id existed get run_id "" (all one run)."""
+        return cls(**{"run_id": "", **{f.name: data[f.name] for f in fields(cls) if f.name in data}})
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -90,6 +96,25 @@ def _load_state(path: Path) -> RunState:
     if not isinstance(state, dict) or not STATE_KEYS <= state.keys():
         raise ValueError("not a run state")
     return RunState.from_json(state)
+
+
+@contextlib.contextmanager
+def exclusive_lock(folder: Path, busy: str) -> Iterator[None]:
+    """Hold `folder`'s exclusive lock (file `.lock`, holding this PID) while the block runs.
+
+    When another process holds it: UsageError with `busy`, whose `{pid}` names that process. The
+    kernel drops the lock when its process dies, so a dead command's lock is taken over.
+    """
+    with open(Path(folder) / ".lock", "a+") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise UsageError(busy.format(pid=f.read().strip() or "unknown")) from None
+        f.truncate(0)
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        yield
 
 
 class RunDir:
@@ -125,6 +150,7 @@ class RunDir:
             return list(csv.DictReader(f))
 
     def prepare(self) -> None:
+        """Create the folder and its checkpoints/ folder; UsageError unless they are writable."""
         try:
             self.checkpoints.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write-test"
@@ -134,34 +160,43 @@ class RunDir:
             raise UsageError(f"Output directory {self.path} is not writable ({e.strerror}); pass a writable "
                              "--output-dir.") from None
 
-    @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the directory's exclusive lock (`.lock`, holding this PID) while the block runs; UsageError
-        naming the PID of the command that holds it. The kernel drops it when a process dies."""
-        with open(self.path / ".lock", "a+") as f:
-            try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                f.seek(0)
-                holder = f.read().strip() or "unknown"
-                raise UsageError(f"{self.path} is in use by another training command (PID {holder}); wait for it "
-                                 "to finish or stop it, or pass another --output-dir.") from None
-            f.truncate(0)
-            f.write(f"{os.getpid()}\n")
-            f.flush()
-            yield
+    def discard_if_unused(self) -> None:
+        """Remove the folder when it holds only what `prepare` and `lock` made (a command that stopped
+        before training leaves no empty run folder)."""
+        try:
+            entries = {p.name for p in self.path.iterdir()}
+            if entries <= {".lock", "checkpoints"} and not any(self.checkpoints.iterdir()):
+                shutil.rmtree(self.path)
+        except OSError:  # never made (an --output-dir below a file) or already gone: nothing to discard
+            pass
+
+    def lock(self) -> contextlib.AbstractContextManager[None]:
+        """Hold the directory's exclusive lock while the block runs (see `exclusive_lock`)."""
+        return exclusive_lock(self.path, f"{self.path} is in use by another training command (PID {{pid}}); wait "
+                                         "for it to finish or stop it, or pass another --output-dir.")
 
     def write_json(self, path: Path, data: Any) -> None:
         """Replace `path` (one of this run's files) by `data` as JSON, atomically and durably."""
         write_atomically(path, json.dumps(data, indent=2, default=str).encode())
 
     def write_state(self, state: RunState) -> None:
-        """Write state.json, keeping the state it replaces, when that one verifies, as state.json.prev."""
+        """Write state.json, keeping the state it replaces as state.json.prev when that one verifies and
+        is of the same run; a restarted run's first write removes the replaced run's states."""
         try:
-            self.write_json(self.previous_state_file, _load_state(self.state_file).to_json())
+            previous = _load_state(self.state_file)
         except ValueError:
-            pass  # no state yet, or a damaged one: keep the older state.json.prev
+            previous = None  # no state yet, or a damaged one: keep the older state.json.prev
+        if previous is not None and previous.run_id == state.run_id:
+            self.write_json(self.previous_state_file, previous.to_json())
+        elif self._previous_run_id() != state.run_id:
+            self.previous_state_file.unlink(missing_ok=True)
         self.write_json(self.state_file, state.to_json())
+
+    def _previous_run_id(self) -> str | None:
+        try:
+            return _load_state(self.previous_state_file).run_id
+        except ValueError:
+            return None
 
     def read_state(self, log: Callable[[str], None] = print) -> RunState | None:
         """The run's state, None for a new run. A damaged state.json falls back to state.json.prev,

@@ -13,13 +13,16 @@ KerasTuner's chief/worker variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/_
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import dataclasses
+import os
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from effnet_keras.training.errors import UsageError
-from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection, validate
+from effnet_keras.training.plan import check_run
+from effnet_keras.training.rundir import exclusive_lock
+from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection
 from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
 from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
 
@@ -39,23 +42,50 @@ def is_chief_oracle() -> bool:
                 and "chief" in env.get("KERASTUNER_TUNER_ID", ""))
 
 
-def _run_project(settings: TrainSettings, models: Sequence[str], make: Callable) -> int:
-    """Check settings and data (the data's files not on the chief), build the tuner with
+@contextlib.contextmanager
+def _project_lock(project: Path) -> Iterator[None]:
+    """Hold the project directory's lock, so that a second command on it stops at once naming the
+    first one's PID; not in chief/worker mode, where several processes share the project by design.
+    Folders this command created and left empty are removed."""
+    if os.environ.get("KERASTUNER_ORACLE_IP"):
+        yield
+        return
+    created = [folder for folder in (project, *project.parents) if not folder.exists()]
+    try:
+        project.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"Project directory {project} cannot be created ({e.strerror}); pass a writable "
+                         "--directory.") from None
+    try:
+        with exclusive_lock(project, f"{project} is in use by another tuner command (PID {{pid}}); wait for it to "
+                                     "finish or stop it, or pass another --project-name."):
+            yield
+    finally:
+        if created and {p.name for p in project.iterdir()} <= {".lock"}:
+            (project / ".lock").unlink(missing_ok=True)
+            for folder in created:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()  # only while empty
+
+
+def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, make: Callable) -> int:
+    """Check settings, lock the project, load the data (not on the chief), build the tuner with
     `make(num_classes)`, search, then print and write the report (single process or worker)."""
     from effnet_keras.tuner.report import write_report
     from effnet_keras.tuner.trials import load_shared
 
     for model in models:
-        validate(dataclasses.replace(settings, model=model))
+        check_run(dataclasses.replace(settings, model=model))
     chief = is_chief_oracle()
-    if not chief:
-        load_shared(**dataset_arguments(settings))
-    tuner = make(len(dataset_selection(settings).class_names))
-    print(f"{len(tuner.points)} trials planned; project {tuner.project_dir}", flush=True)
-    tuner.search()
-    if chief:
-        return 0
-    report = write_report(tuner.project_dir)
+    with _project_lock(project):
+        if not chief:
+            load_shared(**dataset_arguments(settings))
+        tuner = make(len(dataset_selection(settings).class_names))
+        print(f"{len(tuner.points)} trials planned; project {tuner.project_dir}", flush=True)
+        tuner.search()
+        if chief:
+            return 0
+        report = write_report(tuner.project_dir)
     print(report["markdown"])
     print(f"\nReport in {tuner.project_dir}: {', '.join(report['files'])}")
     return 0
@@ -83,7 +113,7 @@ def _search(args: argparse.Namespace) -> int:
     space = (candidate_space(args.candidates, **kwargs) if args.candidates is not None
              else grid_space(*args.grid, **kwargs))
     name = args.project_name or f"search-{Path(args.base).stem}-{settings.dataset}"
-    return _run_project(settings, [args.base], lambda n: make_search(
+    return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_search(
         space, settings, args.base, directory=args.directory, project_name=name, objective=args.objective,
         max_trials=args.max_trials, executions=args.executions_per_trial, score_weight=args.score_weight,
         num_classes=n))
@@ -95,7 +125,7 @@ def _study(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, model=args.base)
     dimensions = list(DIMENSIONS) if args.dimension == "all" else args.dimension.split(",")
     name = args.project_name or f"study-{Path(args.base).stem}-{settings.dataset}-{args.dimension.replace(',', '+')}"
-    return _run_project(settings, [args.base], lambda n: make_study(
+    return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_study(
         settings, args.base, dimensions, _numbers(args.multipliers), _coefficients(args), directory=args.directory,
         project_name=name, executions=args.executions_per_trial))
 
@@ -106,7 +136,7 @@ def _compare(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     name = args.project_name or f"compare-{settings.dataset}"
-    return _run_project(settings, models, lambda n: make_compare(
+    return _run_project(settings, models, Path(args.directory, name), lambda n: make_compare(
         settings, models, _numbers(args.latency_batches, int), directory=args.directory, project_name=name,
         executions=args.executions_per_trial))
 

@@ -1,0 +1,146 @@
+"""Specification of interrupted and damaged runs: a killed run resumes from its last completed epoch,
+a damaged state or checkpoint falls back to the one before or stops touching nothing, and a second
+command on a run directory stops at once."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from effnet_keras import train_cli
+from effnet_keras.training import rundir
+from helpers import ROOT, SMALL_DATA, TINY_RUN, history, train_py
+
+
+def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path, tiny_config):
+    run_dir = tmp_path / "run"
+    args = [str(ROOT / "train.py"), "--model", tiny_config, *SMALL_DATA, "--epochs", "3", "--batch-size", "64",
+            "--output-dir", str(run_dir), "--augment", "none"]
+    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        state = run_dir / "state.json"
+        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 1:
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
+    assert 1 <= done < 3
+
+    result = train_py(*args[1:])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"Resuming {run_dir} from epoch {done} of 3" in result.stdout
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "epoch-0002.optimizer.npz", "epoch-0002.weights.h5", "epoch-0003.optimizer.npz", "epoch-0003.weights.h5"]
+    # The first epoch of each process includes tracing and is left out of the timing.
+    rows = json.loads((run_dir / "state.json").read_text())["rows"]
+    assert [r["includes_tracing"] for r in rows] == [i in (0, done) for i in range(3)]
+    timed = [r for r in rows if not r["includes_tracing"]]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["mean_step_ms"] == pytest.approx(np.mean([r["step_ms"] for r in timed]))
+    assert metrics["images_per_second"] == pytest.approx(np.mean([r["images_per_second"] for r in timed]))
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A complete TINY_RUN of 3 epochs, to be copied by each test."""
+    run_dir = tmp_path_factory.mktemp("finished") / "run"
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 0
+    return run_dir
+
+
+def copied_run(finished_run, tmp_path, complete=True):
+    """A copy of `finished_run`; complete=False: as a kill after the last epoch, before the test split."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(finished_run, run_dir)
+    if not complete:
+        state = json.loads((run_dir / "state.json").read_text())
+        (run_dir / "state.json").write_text(json.dumps({**state, "complete": False}))
+    return run_dir
+
+
+def snapshot(run_dir):
+    return {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file() and p.name != ".lock"}
+
+
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+
+
+def test_damaged_state_falls_back_to_the_previous_one_or_stops_touching_nothing(finished_run, tmp_path, capsys):
+    run_dir = copied_run(finished_run, tmp_path)
+    truncate(run_dir / "state.json")
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert f"{run_dir / 'state.json'} is damaged (not valid JSON" in out and "using state.json.prev (epoch 3)" in out
+    assert f"Resuming {run_dir} from epoch 3 of 3" in out
+    assert [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert json.loads((run_dir / "state.json").read_text())["complete"]
+
+    (run_dir / "state.json").write_bytes(b"\0" * 64)
+    truncate(run_dir / "state.json.prev")
+    before = snapshot(run_dir)
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {run_dir / 'state.json'} is damaged (not valid JSON")
+    assert "and so is state.json.prev" in err[0] and "nothing was trained or deleted" in err[0]
+    assert "Pass --restart to start this run over, or another --output-dir" in err[0]
+    assert snapshot(run_dir) == before
+
+
+def test_damaged_checkpoint_resumes_from_the_one_before_or_stops(finished_run, tmp_path, capsys):
+    run_dir = copied_run(finished_run, tmp_path, complete=False)
+    checkpoints = run_dir / "checkpoints"
+    truncate(checkpoints / "epoch-0003.weights.h5")
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "epoch-0003 weights file truncated (checksum mismatch); resuming from epoch-0002." in out
+    assert f"Resuming {run_dir} from epoch 2 of 3" in out
+    state = json.loads((run_dir / "state.json").read_text())
+    assert [r["epoch"] for r in state["rows"]] == [1, 2, 3] and [int(r["epoch"]) for r in history(run_dir)] == [1, 2, 3]
+    assert [c["stem"] for c in state["checkpoints"]] == ["epoch-0002", "epoch-0003"]
+    assert all(rundir.checkpoint_problem(checkpoints, c) is None for c in state["checkpoints"])
+
+    run_dir = copied_run(finished_run, tmp_path / "none", complete=False)
+    checkpoints = run_dir / "checkpoints"
+    size = (checkpoints / "epoch-0003.optimizer.npz").stat().st_size
+    (checkpoints / "epoch-0003.optimizer.npz").write_bytes(b"\0" * size)
+    (checkpoints / "epoch-0002.weights.h5").unlink()
+    before = snapshot(run_dir)
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(run_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: No checkpoint of {run_dir} verifies: epoch-0003 optimizer file damaged (checksum "
+                   "mismatch); epoch-0002 weights file missing. Pass --restart to start this run over, or another "
+                   "--output-dir to keep it as it is."]
+    assert snapshot(run_dir) == before
+
+
+def test_second_command_on_a_run_directory_stops_naming_the_pid_and_a_dead_ones_lock_is_taken(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = [*TINY_RUN, "--epochs", "1000", "--output-dir", str(run_dir)]
+    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not (
+                (run_dir / ".lock").exists() and (run_dir / ".lock").read_text().strip() == str(proc.pid)):
+            time.sleep(0.05)
+        assert proc.poll() is None, "the first command ended before it could be raced"
+        assert train_cli.main(args) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"error: {run_dir} is in use by another training command (PID {proc.pid}); wait for it to "
+                       "finish or stop it, or pass another --output-dir."]
+    finally:
+        proc.kill()
+        proc.wait()
+    with rundir.RunDir(run_dir).lock():  # the kernel released the dead command's lock
+        assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"
