@@ -37,6 +37,7 @@ VARIANTS = {
     "no-drop": ["--dropout", "0", "--drop-connect", "0"],
     "no-reg": ["--dropout", "0", "--drop-connect", "0", "--augment", "none", "--label-smoothing", "0"],
     "aug-none": ["--augment", "none"],
+    "aug-flip": ["--augment", "flip"],
     "sgd": ["--optimizer", "sgd"],
     "rmsprop": ["--optimizer", "rmsprop"],
     "res-64": ["--resolution", "64"],

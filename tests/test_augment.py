@@ -43,7 +43,7 @@ def test_inactive_outside_training(policy):
     np.testing.assert_array_equal(out["labels"], data["labels"])
 
 
-@pytest.mark.parametrize("policy", ["nonsense", "basic+mixup+cutmix", "none+basic", ""])
+@pytest.mark.parametrize("policy", ["nonsense", "basic+mixup+cutmix", "none+basic", "flip+basic", ""])
 def test_invalid_policies_are_refused(policy):
     with pytest.raises(ValueError, match="policy"):
         build_augmenter(policy)
@@ -58,6 +58,16 @@ def test_magnitude_zero_leaves_out_the_magnitude_parts():
     data = batch()
     out = run("randaugment+cutout+mixup", data, magnitude=0.0)
     np.testing.assert_array_equal(out["images"], data["images"])
+
+
+def test_flip_mirrors_some_images_and_leaves_the_others_untouched():
+    data = batch()
+    out = run("flip", data)
+    mirrored = [np.array_equal(a, o[:, ::-1]) for o, a in zip(data["images"], out["images"])]
+    kept = [np.array_equal(a, o) for o, a in zip(data["images"], out["images"])]
+    assert all(m != k for m, k in zip(mirrored, kept))  # each image exactly one of the two
+    assert any(mirrored) and any(kept)  # drawn per image
+    np.testing.assert_array_equal(out["labels"], data["labels"])
 
 
 def test_basic_is_flip_and_pad_crop_by_at_most_4_pixels():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-POLICIES = ("none", "basic", "randaugment", "cutout", "mixup", "cutmix")
+POLICIES = ("none", "flip", "basic", "randaugment", "cutout", "mixup", "cutmix")
 """Augmentation parts; combine with "+", e.g. "basic+randaugment+mixup". They run in this order."""
 
 
@@ -175,6 +175,8 @@ def policy_parts(policy: str, magnitude: float = 0.5) -> list[str]:
         )
     if {"mixup", "cutmix"} <= set(parts):
         raise ValueError(f"augmentation policy {policy!r}: choose one of mixup and cutmix.")
+    if {"flip", "basic"} <= set(parts):
+        raise ValueError(f"augmentation policy {policy!r}: 'basic' already flips; drop 'flip'.")
     if not 0 <= magnitude <= 1:
         raise ValueError(f"augmentation magnitude must be in [0, 1], got {magnitude}.")
     return parts
@@ -183,13 +185,14 @@ def policy_parts(policy: str, magnitude: float = 0.5) -> list[str]:
 def build_augmenter(policy: str = "basic", magnitude: float = 0.5, seed: int | None = None) -> Augmenter:
     """An `Augmenter` for `policy`: parts of POLICIES joined by "+" ("none" alone: identity).
 
+    flip: random horizontal flip alone.
     basic: random horizontal flip and pad-and-crop by up to 4 pixels (zero fill).
     randaugment: keras.layers.RandAugment, 2 ops per batch at factor=magnitude (not XLA).
     cutout: one square of side magnitude x image side (0.5: 16 px on 32), grey.
     mixup: Beta(magnitude, magnitude) mixing. cutmix: Beta(magnitude, magnitude) boxes.
-    mixup and cutmix exclude each other.
+    mixup and cutmix exclude each other, and so do flip and basic.
     magnitude: strength in [0, 1] of randaugment, cutout, mixup and cutmix; at 0 they are left
-        out, so a progressive schedule can start without them. "basic" ignores it.
+        out, so a progressive schedule can start without them. "flip" and "basic" ignore it.
     seed: seeds each random layer (distinct per layer); None draws fresh randomness.
     """
     parts = policy_parts(policy, magnitude)
@@ -198,6 +201,7 @@ def build_augmenter(policy: str = "basic", magnitude: float = 0.5, seed: int | N
         return None if seed is None else seed + 1009 * i
 
     makers = {
+        "flip": lambda: [keras.layers.RandomFlip("horizontal", seed=seed_for(0), dtype="float32")],
         "basic": lambda: [
             keras.layers.RandomFlip("horizontal", seed=seed_for(0), dtype="float32"),
             RandomPadCrop(4, seed=seed_for(1), dtype="float32"),
@@ -211,7 +215,7 @@ def build_augmenter(policy: str = "basic", magnitude: float = 0.5, seed: int | N
     }
     steps = []
     for part in POLICIES[1:]:
-        if part in parts and (part == "basic" or magnitude > 0):
+        if part in parts and (part in ("flip", "basic") or magnitude > 0):
             steps += makers[part]()
     return Augmenter(steps, name="augmenter")
 
