@@ -65,7 +65,9 @@ def _data_arguments(g: argparse._ArgumentGroup) -> None:
 
 
 def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--epochs", type=int, default=D.epochs)
+    g.add_argument("--epochs", type=int, default=D.epochs, help="length of the run and of its learning-rate schedule")
+    g.add_argument("--stop-epoch", type=int, help="train only up to this epoch of the --epochs schedule, then evaluate "
+                   "and finish; run again with a later one (or none) to continue (default: --epochs)")
     g.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch, split over replicas")
     g.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over train)")
     g.add_argument("--recipe", default=D.recipe, choices=RECIPE_NAMES,
@@ -90,8 +92,8 @@ def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
                    "(default: the recipe's; imagenet/transfer keep the variant's)")
     g.add_argument("--dropout", type=float, help="dropout before the classifier (default: the variant's)")
     g.add_argument("--drop-connect", type=float, help="stochastic depth rate of the last block (default: 0.2)")
-    g.add_argument("--augment", default=D.augment, help="auto (the recipe's: scratch uses none for runs of "
-                   "at most 10 epochs, basic beyond), none, or parts of basic, randaugment, cutout, mixup, cutmix "
+    g.add_argument("--augment", default=D.augment, help="auto (the recipe's: scratch flips only for runs of "
+                   "at most 10 epochs, basic beyond), none, or parts of flip, basic, randaugment, cutout, mixup, cutmix "
                    "joined by '+'")
     g.add_argument("--augment-magnitude", type=float, default=D.augment_magnitude, help="strength in [0, 1]")
     g.add_argument("--ema", type=float, nargs="?", const=0.999, help="keep an EMA of the weights with this decay")

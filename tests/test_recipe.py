@@ -56,10 +56,10 @@ def test_auto_recipe_is_transfer_with_pretrained_weights_and_scratch_without():
 
 
 @pytest.mark.parametrize("epochs, recipe, want", [
-    (3, "scratch", "none"), (10, "scratch", "none"), (11, "scratch", "basic"), (100, "scratch", "basic"),
+    (3, "scratch", "flip"), (10, "scratch", "flip"), (11, "scratch", "basic"), (100, "scratch", "basic"),
     (3, "transfer", "basic"), (3, "imagenet", "basic"),
 ])
-def test_auto_augmentation_is_off_for_short_scratch_runs_and_basic_for_long_ones(epochs, recipe, want):
+def test_auto_augmentation_is_flip_for_short_scratch_runs_and_basic_for_long_ones(epochs, recipe, want):
     assert augment_policy(TrainSettings(epochs=epochs, recipe=recipe)) == want
 
 

@@ -50,6 +50,22 @@ def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path, tiny_config)
     assert metrics["images_per_second"] == pytest.approx(np.mean([r["images_per_second"] for r in timed]))
 
 
+def test_a_run_stopped_early_continues_on_the_same_schedule_under_a_later_stop(tmp_path, capsys):
+    stopped, whole = tmp_path / "stopped", tmp_path / "whole"
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(stopped), "--stop-epoch", "1"]) == 0
+    assert [int(r["epoch"]) for r in history(stopped)] == [1]
+    assert json.loads((stopped / "metrics.json").read_text())["epochs"] == 1
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(stopped), "--stop-epoch", "1"]) == 0
+    assert "already complete (1 epochs of 3); pass --restart to train again, or a later --stop-epoch" in (
+        capsys.readouterr().out)
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(stopped)]) == 0
+    assert "Resuming" in capsys.readouterr().out
+    assert train_cli.main([*TINY_RUN, "--output-dir", str(whole)]) == 0
+    # The learning-rate schedule spans --epochs in both, so the stopped run is the whole run in two parts.
+    assert [r["lr"] for r in history(stopped)] == [r["lr"] for r in history(whole)]
+    assert [int(r["epoch"]) for r in history(stopped)] == [1, 2, 3]
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     """A complete TINY_RUN of 3 epochs, to be copied by each test."""

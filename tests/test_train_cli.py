@@ -44,6 +44,8 @@ from helpers import SMALL_DATA, train_py
     (["--model", "b0", "--width", "1000"], "too large to build: about"),
     (["--model", "b0", "--resolution", "100000"], "GiB of activations per training image"),
     (["--model", "b0", "--max-params", "0"], "--max-params must be a number > 0"),
+    (["--model", "simple-cnn", "--stop-epoch", "2"], "--stop-epoch must be between 1 and --epochs (1), got 2"),
+    (["--model", "simple-cnn", "--stop-epoch", "0"], "--stop-epoch must be between 1 and --epochs (1), got 0"),
 ])
 def test_bad_settings_exit_2_with_one_message(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -143,7 +143,8 @@ def train(s: TrainSettings, log=print, load: Callable[..., Dataset] = load_datas
     with contextlib.ExitStack() as held:  # the run directory's lock, until training ends or fails
         run, state = open_run(plan, held, log)
         if state.complete:
-            log(f"Run {run.path} is already complete ({state.epochs_done} epochs); pass --restart to train again.")
+            log(f"Run {run.path} is already complete ({state.epochs_done} epochs of {s.epochs}); pass --restart to "
+                "train again" + (", or a later --stop-epoch to continue." if state.epochs_done < s.epochs else "."))
             return run.read_json(run.metrics_file)
         built = build(plan, strategy, run, state, load(**dataset_arguments(s)), log)
         run.write_json(run.config_file, run_record(plan, built))
@@ -193,6 +194,8 @@ def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, Ru
     if state.fingerprint != s.fingerprint():
         raise UsageError(f"{run.path} holds a run with different settings; pass --restart to overwrite it or "
                          "another --output-dir.")
+    if state.complete and state.epochs_done < plan.stop_epoch:
+        state.complete = False  # stopped early (--stop-epoch): continue from its last checkpoint
     if not state.complete:
         verify_checkpoints(run, state, log)
     return run, state
@@ -254,7 +257,7 @@ def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=pr
     recorder = RunRecorder(run, state, built.classifier, built.serving, s.batch_size, built.steps,
                            f"{model.name} on {data.name}")
     for stage in plan.stages:
-        if state.epochs_done >= stage.end:
+        if state.epochs_done >= min(stage.end, plan.stop_epoch):
             continue
         if s.progressive:
             log(f"Progressive stage: epochs {stage.start + 1}-{stage.end} at {stage.resolution}px, "
@@ -269,7 +272,8 @@ def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=pr
             trainer.compile(optimizer=built.optimizer,
                             loss=keras.losses.CategoricalCrossentropy(label_smoothing=plan.recipe.label_smoothing),
                             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=plan.jit)
-        trainer.fit(train_ds, validation_data=val_ds, epochs=stage.end, initial_epoch=state.epochs_done,
+        trainer.fit(train_ds, validation_data=val_ds, epochs=min(stage.end, plan.stop_epoch),
+                    initial_epoch=state.epochs_done,
                     steps_per_epoch=built.steps, verbose=1 if sys.stdout.isatty() else 2,
                     callbacks=[recorder, keras.callbacks.TensorBoard(str(run.logs), profile_batch=0)])
         if recorder.diverged_epoch is not None:

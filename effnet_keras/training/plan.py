@@ -48,7 +48,9 @@ class RunPlan:
     """Everything `train` decides before it touches data, devices or the run directory.
 
     device: "cpu", "gpu" or "tpu", which precision and XLA were chosen for. strategy: the
-    `runtime.make_strategy` name. notes: what the plan changed on its own, to tell the user.
+    `runtime.make_strategy` name. stop_epoch: the last epoch this command trains (--stop-epoch, else
+    --epochs); the stages and the learning-rate schedule span --epochs. notes: what the plan changed
+    on its own, to tell the user.
     """
 
     settings: TrainSettings
@@ -60,6 +62,7 @@ class RunPlan:
     augment: str
     strategy: str
     stages: tuple[Stage, ...]
+    stop_epoch: int
     notes: tuple[str, ...] = ()
 
 
@@ -118,7 +121,7 @@ def plan_run(s: TrainSettings, inputs: Inputs, device: str) -> RunPlan:
                              "--jit-compile off or another policy.")
         jit, notes = False, ("XLA off: Keras' RandAugment does not compile under XLA.",)
     return RunPlan(s, model, training_recipe(s), device, runtime.resolve_precision(s.precision, device), jit,
-                   augment, s.strategy, tuple(plan_stages(s, model)), notes)
+                   augment, s.strategy, tuple(plan_stages(s, model)), s.stop_epoch or s.epochs, notes)
 
 
 def check_run(s: TrainSettings) -> ModelPlan:

@@ -84,12 +84,16 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, 
 
 
 def plot_lines(groups: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, title: str, xlabel: str,
-               ylabel: str, logx: bool = False) -> Path:
-    """One marked line per group of (x, y) points, sorted by x (e.g. accuracy against MACs)."""
+               ylabel: str, logx: bool = False, connect: bool = True,
+               note: tuple[str, float, float] | None = None) -> Path:
+    """One marked line (or, not `connect`, a scatter) per group of (x, y) points, sorted by x (e.g.
+    accuracy against MACs); `note` writes a (label, x, y) beside that point."""
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
     for label, points in groups.items():
         xs, ys = zip(*sorted(points))
-        ax.plot(xs, ys, "-o", label=label, markersize=5)
+        ax.plot(xs, ys, "-o" if connect else "o", label=label, markersize=5 if connect else 7, alpha=1 if connect else 0.8)
+    if note:
+        ax.annotate(note[0], note[1:], textcoords="offset points", xytext=(6, 6), fontsize=9)
     if logx:
         _log_x(ax)
     return _save(fig, ax, path, title, xlabel, ylabel, legend=True)

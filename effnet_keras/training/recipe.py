@@ -52,7 +52,7 @@ RECIPES = {
     # From scratch on small images (28-96 px): see README "From-scratch recipe" for the measurements.
     "scratch": Recipe("scratch", optimizer="adamw", lr=1e-2, weight_decay=0.05, decay_norm_and_bias=False,
                       schedule="cosine", warmup_epochs=1.0, label_smoothing=0.1, bn_momentum=0.9,
-                      augment_short="none"),
+                      augment_short="flip"),
     # The EfficientNet paper's ImageNet recipe (RMSProp 0.016 per 256, 5 warm-up epochs, x0.97 every 2.4).
     "imagenet": Recipe("imagenet", optimizer="rmsprop", lr=0.016, weight_decay=1e-5, decay_norm_and_bias=True,
                        schedule="exponential", warmup_epochs=5.0, label_smoothing=0.1, bn_momentum=None),

@@ -170,6 +170,19 @@ class RunDir:
         except OSError:  # never made (an --output-dir below a file) or already gone: nothing to discard
             pass
 
+    def copy_to(self, destination: str | Path) -> "RunDir":
+        """A copy of this run (state, checkpoints, history, model) at `destination`, made under a
+        temporary name and renamed, so a kill leaves either no copy or a whole one; an existing
+        destination is kept as it is (a copy made before an interruption, maybe trained further)."""
+        copy = RunDir(destination)
+        if not copy.path.exists():
+            tmp = copy.path.with_name(f".{copy.path.name}.copying")
+            shutil.rmtree(tmp, ignore_errors=True)
+            with self.lock():
+                shutil.copytree(self.path, tmp, ignore=shutil.ignore_patterns(".lock", ".*.tmp*"))
+            os.replace(tmp, copy.path)
+        return copy
+
     def lock(self) -> contextlib.AbstractContextManager[None]:
         """Hold the directory's exclusive lock while the block runs (see `exclusive_lock`)."""
         return exclusive_lock(self.path, f"{self.path} is in use by another training command (PID {{pid}}); wait "

@@ -48,6 +48,7 @@ class TrainSettings:
     depth: float | None = None
     resolution: int | None = None
     epochs: int = 30
+    stop_epoch: int | None = None
     batch_size: int = 128
     steps_per_epoch: int | None = None
     recipe: str = "auto"
@@ -84,9 +85,11 @@ class TrainSettings:
     restart: bool = False
 
     def fingerprint(self) -> str:
-        """Hash of the settings that define the run (not where it is written or whether to restart)."""
+        """Hash of the settings that define the run (not where it is written, whether to restart, or
+        `stop_epoch`: a run stopped early continues under a later stop)."""
         defining = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("output_dir", "runs_root", "restart", "export", "max_params", "max_activation_gib")}
+                    if k not in ("output_dir", "runs_root", "restart", "export", "max_params", "max_activation_gib",
+                                 "stop_epoch")}
         return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -168,6 +171,8 @@ def check_settings(s: TrainSettings) -> None:
     check_ranges((("--dropout", s.dropout, 0, 1, True), ("--drop-connect", s.drop_connect, 0, 1, True),
                   ("--ema", s.ema, 0, 1, False), ("--max-params", s.max_params, 0, None, False),
                   ("--max-activation-gib", s.max_activation_gib, 0, None, False)))
+    if s.stop_epoch is not None and not 1 <= s.stop_epoch <= s.epochs:
+        raise UsageError(f"--stop-epoch must be between 1 and --epochs ({s.epochs}), got {s.stop_epoch}.")
     if s.steps_per_epoch is not None and s.steps_per_epoch < 1:
         raise UsageError(f"--steps-per-epoch must be >= 1, got {s.steps_per_epoch}.")
     if s.train_images is not None and s.train_images < 1:

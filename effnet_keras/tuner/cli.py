@@ -17,14 +17,17 @@ import contextlib
 import dataclasses
 import os
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.rundir import exclusive_lock
 from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection
 from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
-from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space
+if TYPE_CHECKING:
+    from effnet_keras.tuner.search import Algorithm
+from effnet_keras.tuner.space import (CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space,
+                                      parse_range)
 
 
 def _numbers(text: str, kind=float) -> list:
@@ -81,7 +84,7 @@ def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, 
         if not chief:
             load_shared(**dataset_arguments(settings))
         tuner = make(len(dataset_selection(settings).class_names))
-        print(f"{len(tuner.points)} trials planned; project {tuner.project_dir}", flush=True)
+        print(f"{tuner.planned} trials planned; project {tuner.project_dir}", flush=True)
         tuner.search()
         if chief:
             return 0
@@ -103,6 +106,29 @@ def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
     return args.study_alpha, args.study_beta, args.study_gamma
 
 
+def _algorithm(args: argparse.Namespace, settings: TrainSettings) -> Algorithm:
+    """The --algorithm and its flags, checked before anything is loaded; UsageError saying what to change."""
+    from effnet_keras.tuner.bayes import Surface
+    from effnet_keras.tuner.halving import plan_rungs
+    from effnet_keras.tuner.search import Algorithm
+
+    if args.constraint == "step-time" and (is_chief_oracle() or settings.strategy in ("multiworker", "tpu")):
+        raise UsageError("--constraint step-time times every candidate in this process on one device; the chief of "
+                         "a distributed search trains nothing and --strategy multiworker/tpu spreads a step over "
+                         "devices. Time on a single-device worker or use --constraint measured.")
+    if args.algorithm == "halving":
+        plan_rungs(1, args.min_epochs, settings.epochs, args.reduction)
+        return Algorithm("halving", min_epochs=args.min_epochs, eta=args.reduction)
+    if args.algorithm != "bayes":
+        return Algorithm()
+    if args.candidates is not None or args.constraint != "formula":
+        raise UsageError("--algorithm bayes proposes points on the surface alpha*beta^2*gamma^2 = --target inside the "
+                         "--grid ranges; it takes neither --candidates nor a --constraint other than formula (use "
+                         "grid or halving for those).")
+    bounds = [parse_range(text, name) for text, name in zip(args.grid, ("alpha", "beta", "gamma"))]
+    return Algorithm("bayes", surface=Surface(*((axis[0], axis[-1]) for axis in bounds), target=args.target))
+
+
 def _search(args: argparse.Namespace) -> int:
     from effnet_keras.tuner.search import make_search
 
@@ -110,13 +136,14 @@ def _search(args: argparse.Namespace) -> int:
     kwargs = {"target": args.target, "tolerance": args.tolerance, "constraint": args.constraint}
     if args.max_trials is not None and args.max_trials < 1:
         raise UsageError(f"--max-trials must be >= 1, got {args.max_trials}.")
+    algorithm = _algorithm(args, settings)
     space = (candidate_space(args.candidates, **kwargs) if args.candidates is not None
              else grid_space(*args.grid, **kwargs))
     name = args.project_name or f"search-{Path(args.base).stem}-{settings.dataset}"
     return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_search(
         space, settings, args.base, directory=args.directory, project_name=name, objective=args.objective,
         max_trials=args.max_trials, executions=args.executions_per_trial, score_weight=args.score_weight,
-        num_classes=n))
+        num_classes=n, algorithm=algorithm))
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -189,11 +216,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--target", type=float, default=2.0, help="cost multiple N of one phi step")
     s.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the cost ratio")
     s.add_argument("--constraint", choices=CONSTRAINTS, default="formula",
-                   help="formula: alpha*beta^2*gamma^2; measured: counted MACs over the base's")
+                   help="formula: alpha*beta^2*gamma^2; measured: counted MACs over the base's; step-time: "
+                   "measured training step time over the base's on this device (cached in the project)")
+    s.add_argument("--algorithm", choices=("grid", "halving", "bayes"), default="grid",
+                   help="grid: train every feasible point --epochs epochs; halving: successive halving over them "
+                   "(--min-epochs, --reduction); bayes: Gaussian-process proposals on the constraint surface "
+                   "inside the --grid ranges, --max-trials of them (default 10)")
+    s.add_argument("--min-epochs", type=int, default=1, help="halving: epochs of the first rung")
+    s.add_argument("--reduction", type=int, default=3, help="halving: eta; the best 1/eta of a rung continue "
+                   "to eta times its epochs")
     s.add_argument("--objective", choices=("accuracy", "score"), default="accuracy",
                    help="score: val_accuracy * (measured ratio / target)^score-weight (MnasNet)")
     s.add_argument("--score-weight", type=float, default=-0.07)
-    s.add_argument("--max-trials", type=int, help="default: every feasible point")
+    s.add_argument("--max-trials", type=int, help="grid, halving: the first N feasible points (default: all); "
+                   "bayes: proposals (default: 10)")
     _project_arguments(s, "search-<base>-<dataset>")
     s.set_defaults(run=_search)
 

@@ -43,8 +43,13 @@ class PointsOracle(keras_tuner.Oracle):
         return {**super().get_state(), "project": self.signature, "points": self.points}
 
     def set_state(self, state: dict) -> None:
-        if state.get("project") != self.signature:
-            raise SpaceError(f"The project directory was made by a different {self.signature['kind']} "
-                             f"({state.get('project')}); this command asks for {self.signature}. Use another "
-                             "--project-name or --directory, or repeat the original command to resume it.")
+        check_signature(state, self.signature)
         super().set_state(state)
+
+
+def check_signature(state: dict, signature: dict) -> None:
+    """SpaceError unless an oracle state read from a project directory was saved with `signature`."""
+    if state.get("project") != signature:
+        raise SpaceError(f"The project directory was made by a different {signature['kind']} "
+                         f"({state.get('project')}); this command asks for {signature}. Use another "
+                         "--project-name or --directory, or repeat the original command to resume it.")

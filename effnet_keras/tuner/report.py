@@ -14,8 +14,9 @@ from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, p
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.tuner.trials import read_project
 
-SEARCH_COLUMNS = ("index", "alpha", "beta", "gamma", "alpha*beta^2*gamma^2", "measured MAC ratio",
-                  "best_train_accuracy", "best_val_accuracy", "score", "params", "MACs", "step ms", "trial")
+SEARCH_COLUMNS = ("index", "alpha", "beta", "gamma", "alpha*beta^2*gamma^2", "measured MAC ratio", "step-time ratio",
+                  "rung", "epochs", "best_train_accuracy", "best_val_accuracy", "score", "params", "MACs", "step ms",
+                  "trial")
 STUDY_COLUMNS = ("dimension", "multiplier", "width", "depth", "resolution", "params", "MACs", "best_train_accuracy",
                  "best_val_accuracy", "step ms", "trial")
 COMPARE_COLUMNS = ("model", "resolution", "params", "MACs", "best_val_accuracy", "test_accuracy", "step ms",
@@ -56,28 +57,54 @@ def _history(trial: dict) -> list[dict]:
     return [{k: float(v) for k, v in row.items()} for row in RunDir.of_execution(trial["trial_dir"], 0).read_history()]
 
 
+def _search_row(index: int, t: dict) -> dict:
+    return {"index": index, **{k: round(t[k], 4) for k in ("alpha", "beta", "gamma")},
+            "alpha*beta^2*gamma^2": round(t["formula_ratio"], 4), "measured MAC ratio": round(t["measured_ratio"], 4),
+            "step-time ratio": round(t["step_time_ratio"], 3) if "step_time_ratio" in t else "",
+            "rung": int(t.get("tuner/round", 0)), "epochs": int(t.get("epochs", len(_history(t)))),
+            "best_train_accuracy": t["best_train_accuracy"], "best_val_accuracy": t["val_accuracy"],
+            "score": round(t["score"], 4), "params": int(t["params"]), "MACs": int(t["macs"]),
+            "step ms": round(t["step_ms"], 1), "trial": t["trial_id"]}
+
+
+def _point(t: dict) -> tuple[float, float, float]:
+    return t["alpha"], t["beta"], t["gamma"]
+
+
 def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
+    """One row per point, from its last rung's trial (successive halving) or its only trial, best
+    first; search.png: accuracy against cost at every rung."""
     objective = signature.get("objective", "val_accuracy")
-    trials = sorted(trials, key=lambda t: -t[objective])
-    rows = [{"index": i + 1, "alpha": t["alpha"], "beta": t["beta"], "gamma": t["gamma"],
-             "alpha*beta^2*gamma^2": round(t["formula_ratio"], 4), "measured MAC ratio": round(t["measured_ratio"], 4),
-             "best_train_accuracy": t["best_train_accuracy"], "best_val_accuracy": t["val_accuracy"],
-             "score": round(t["score"], 4), "params": int(t["params"]), "MACs": int(t["macs"]),
-             "step ms": round(t["step_ms"], 1), "trial": t["trial_id"]} for i, t in enumerate(trials)]
-    by_trial = sorted(rows, key=lambda r: int(r["trial"]))
-    plot_bars([f"{r['alpha']:g}, {r['beta']:g}, {r['gamma']:g}" for r in by_trial],
-              [100 * r["best_val_accuracy"] for r in by_trial], project_dir / "search.png",
-              f"Search {project_dir.name}: best validation accuracy per candidate",
-              "candidate (alpha, beta, gamma); best in orange; y axis zoomed", "best validation accuracy (%)",
-              highlight=next(i for i, r in enumerate(by_trial) if r["index"] == 1), zoom=True)
+    every = sorted(trials, key=lambda t: t.get("tuner/round", 0))
+    consumed = sum(t.get("trained_epochs", len(_history(t))) for t in every)
+    last = {}
+    for t in every:
+        last[_point(t)] = t
+    trials = sorted(last.values(), key=lambda t: (-t.get("tuner/round", 0), -t[objective]))
+    rows = [_search_row(i + 1, t) for i, t in enumerate(trials)]
+    cost = "step_time_ratio" if signature["constraint"] == "step-time" else "measured_ratio"
+    rungs = {}
+    for t in every:
+        epochs = int(t.get("epochs", len(_history(t))))
+        label = f"rung {t.get('tuner/round', 0)}: {epochs} epoch{'s' if epochs != 1 else ''}"
+        rungs.setdefault(label, []).append((t[cost], 100 * t["val_accuracy"]))
+    best = trials[0]
+    plot_lines(rungs, project_dir / "search.png", f"Search {project_dir.name}: accuracy against cost",
+               "step-time ratio to the base (measured)" if cost == "step_time_ratio" else
+               "MAC ratio to the base (counted)", "best validation accuracy (%)", connect=False,
+               note=(f"best: {best['alpha']:g}, {best['beta']:g}, {best['gamma']:g}", best[cost],
+                     100 * best["val_accuracy"]))
     plot_histories({f"{r['alpha']:g}, {r['beta']:g}, {r['gamma']:g}": _history(t)
                     for r, t in zip(rows, trials)}, project_dir / "curves.png",
-                   f"Search {project_dir.name}: training curves of every trial")
+                   f"Search {project_dir.name}: training curves of every point")
+    algorithm = signature.get("algorithm", "grid")
+    halving = (f" Successive halving from {signature['min_epochs']} epochs, eta {signature['eta']}: points that "
+               "reached a later rung first." if algorithm == "halving" else "")
     table = _write(project_dir, "results", f"Compound-scaling search: {project_dir.name}",
-                   f"Sorted by {objective} (best first). Constraint: {signature['constraint']} ratio "
-                   f"{signature['target']:g} +/- {100 * signature['tolerance']:g}%.", rows, SEARCH_COLUMNS,
-                   [("search.png", "validation accuracy per candidate"), ("curves.png", "training curves")])
-    best = trials[0]
+                   f"Algorithm {algorithm}; sorted by {objective} (best first).{halving} Constraint: "
+                   f"{signature['constraint']} ratio {signature['target']:g} +/- {100 * signature['tolerance']:g}%. "
+                   f"The search trained {consumed:g} epochs in all ({len(rows)} points).", rows, SEARCH_COLUMNS,
+                   [("search.png", "accuracy against cost per rung"), ("curves.png", "training curves")])
     base = load_config(_run_config(best)["settings"]["base"])  # a config, or the path of one (older projects)
     best_json = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "base": base,
                  "objective": objective, "val_accuracy": best["val_accuracy"],

@@ -4,14 +4,24 @@ feasible (alpha, beta, gamma) with the project's one training recipe."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
+
+import keras_tuner
 
 from effnet_keras.models.builder import build_model
 from effnet_keras.models.configs import load_config
 from effnet_keras.models.flops import count_macs
 from effnet_keras.models.scaling import compound_scale, cost_ratio, override
+from effnet_keras.training import runtime
 from effnet_keras.training.settings import TrainSettings
+from effnet_keras.tuner.bayes import Surface, SurfaceOracle
+from effnet_keras.tuner.halving import HalvingOracle
 from effnet_keras.tuner.oracle import PointsOracle
+from effnet_keras.tuner.steptime import step_time_cache
 from effnet_keras.tuner.space import SearchSpace, point_dict
 from effnet_keras.tuner.trials import TrainingTuner
 
@@ -31,13 +41,14 @@ def model_macs(config: dict, num_classes: int) -> int:
 
 class ScalingTuner(TrainingTuner):
     """A trial trains base * (alpha, beta, gamma)^1. Besides the common metrics it reports
-    formula_ratio, measured_ratio (MACs over the base's) and the MnasNet-style score
-    val_accuracy * (measured_ratio / target)^score_weight."""
+    formula_ratio, measured_ratio (MACs over the base's), step_time_ratio (when the search timed
+    it) and the MnasNet-style score val_accuracy * (measured_ratio / target)^score_weight."""
 
-    def __init__(self, oracle: PointsOracle, settings: TrainSettings, base: dict, base_macs: int, target: float,
-                 score_weight: float = -0.07, **kwargs):
+    def __init__(self, oracle: keras_tuner.Oracle, settings: TrainSettings, base: dict, base_macs: int,
+                 target: float, score_weight: float = -0.07, step_times: dict[str, float] | None = None, **kwargs):
         super().__init__(oracle, settings, **kwargs)
         self.base, self.base_macs, self.target, self.score_weight = base, base_macs, target, score_weight
+        self.step_times = step_times or {}
 
     def settings_for(self, values: dict, trial_dir: Path) -> TrainSettings:
         return dataclasses.replace(self.settings, model=self.base, base=self.base, alpha=values["alpha"],
@@ -46,20 +57,54 @@ class ScalingTuner(TrainingTuner):
     def extra_metrics(self, values: dict, runs: list[dict], trial_dir: Path) -> dict[str, float]:
         measured = runs[0]["macs"] / self.base_macs
         val = sum(r["best_val_accuracy"] for r in runs) / len(runs)
+        step_time = self.step_times.get(json.dumps([values["alpha"], values["beta"], values["gamma"]]))
         return {"formula_ratio": cost_ratio(values["alpha"], values["beta"], values["gamma"]),
-                "measured_ratio": measured, "score": val * (measured / self.target) ** self.score_weight}
+                "measured_ratio": measured, "score": val * (measured / self.target) ** self.score_weight,
+                **({"step_time_ratio": step_time} if step_time is not None else {})}
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """How the search picks its trials: "grid" (every feasible point), "halving" (successive halving
+    over them from `min_epochs`, keeping 1/`eta` per rung) or "bayes" (`surface`, `max_trials` proposals)."""
+
+    name: str = "grid"
+    min_epochs: int = 1
+    eta: int = 3
+    surface: Surface | None = None
 
 
 def make_search(space: SearchSpace, settings: TrainSettings, base: str, *, directory: str, project_name: str,
                 objective: str = "accuracy", max_trials: int | None = None, executions: int = 1,
-                score_weight: float = -0.07, num_classes: int = 10) -> ScalingTuner:
-    """Build the oracle over the feasible points (measured ones counted once) and the tuner,
-    reloading an existing project directory (resume) when there is one."""
+                score_weight: float = -0.07, num_classes: int = 10, algorithm: Algorithm = Algorithm(),
+                clock: Callable[[], float] = time.perf_counter) -> ScalingTuner:
+    """Build the oracle of `algorithm` and the tuner, reloading an existing project directory
+    (resume) when there is one. Grid and halving run over the feasible points of `space` (measured
+    ratios counted once, step times cached in the project; the first `max_trials` of them)."""
     base_cfg = base_config(base, settings.resolution)
     base_macs = model_macs(base_cfg, num_classes)
-    points = space.feasible(lambda p: model_macs(compound_scale(*p, phi=1, base=base_cfg), num_classes) / base_macs)
-    oracle = PointsOracle([point_dict(p) for p in points], {"kind": "search", **space.signature()},
-                          objective=OBJECTIVES[objective], max_trials=max_trials, seed=settings.seed)
+    signature = {"kind": "search", **space.signature()}
+    step_times = None
+    if algorithm.name == "bayes":
+        oracle = SurfaceOracle(algorithm.surface, signature, max_trials or 10, OBJECTIVES[objective], seed=settings.seed)
+    else:
+        def config_of(point):
+            return compound_scale(*point, phi=1, base=base_cfg)
+
+        if space.constraint == "step-time":
+            jit = runtime.resolve_jit(settings.jit_compile, runtime.accelerator())
+            measure = step_times = step_time_cache(Path(directory, project_name), base_cfg, config_of, num_classes,
+                                                   settings.batch_size, jit, clock)
+        else:
+            def measure(point):
+                return model_macs(config_of(point), num_classes) / base_macs
+        points = [point_dict(p) for p in space.feasible(measure)][:max_trials]
+        if algorithm.name == "halving":
+            oracle = HalvingOracle(points, signature, algorithm.min_epochs, settings.epochs, algorithm.eta,
+                                   OBJECTIVES[objective], seed=settings.seed)
+        else:
+            oracle = PointsOracle(points, signature, objective=OBJECTIVES[objective], seed=settings.seed)
     settings = dataclasses.replace(settings, resolution=None)  # the base config already carries it
     return ScalingTuner(oracle, settings, base_cfg, base_macs, space.target, score_weight=score_weight,
-                        executions=executions, directory=directory, project_name=project_name)
+                        step_times=step_times.ratios if step_times else None, executions=executions,
+                        directory=directory, project_name=project_name)

@@ -2,8 +2,9 @@
 
 Step 1 of compound scaling searches alpha, beta, gamma >= 1 with alpha * beta^2 * gamma^2 ~= N
 (N = `target`, 2 in the paper). A point is feasible when its cost ratio is within `tolerance`
-(relative) of the target. The ratio is the formula's, or, with `constraint="measured"`, the
-counted MACs of the phi=1 model over the base model's (channel and repeat rounding move it).
+(relative) of the target. The ratio is the formula's; with `constraint="measured"`, the
+counted MACs of the phi=1 model over the base model's (channel and repeat rounding move it); with
+`constraint="step-time"`, its measured training step time over the base's (see `steptime`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ SEED_CANDIDATES: tuple[Point, ...] = ((1.2, 1.1, 1.15), (1.2, 1.15, 1.1), (1.3, 
 DEFAULT_RANGE = "1.0:1.4:0.05"
 MAX_GRID_POINTS = 1_000_000
 """Grid points the three ranges may span together before feasibility screening."""
-CONSTRAINTS = ("formula", "measured")
+CONSTRAINTS = ("formula", "measured", "step-time")
 
 
 class SpaceError(ValueError):
@@ -108,7 +109,7 @@ class SearchSpace:
             raise SpaceError("--target must be > 0 and --tolerance >= 0.")
         screened = self.candidates if self.explicit else [
             p for p in self.candidates
-            if abs(cost_ratio(*p) / self.target - 1) <= self.tolerance + (0.1 if self.constraint == "measured" else 0)]
+            if abs(cost_ratio(*p) / self.target - 1) <= self.tolerance + (0 if self.constraint == "formula" else 0.1)]
         scored = [(p, self.ratio(p, measure)) for p in screened]
         ok = [(p, r) for p, r in scored if abs(r / self.target - 1) <= self.tolerance]
         if self.explicit and len(ok) < len(scored):

@@ -19,7 +19,6 @@ from effnet_keras.data import Dataset, load_dataset
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.training.loop import train
-from effnet_keras.tuner.oracle import PointsOracle
 
 
 @functools.lru_cache(maxsize=2)
@@ -36,8 +35,8 @@ class TrainingTuner(keras_tuner.Tuner):
     """Runs `executions` seeds of `settings_for(values)` per trial and reports averaged metrics
     plus `extra_metrics`; every run uses the project's one training recipe."""
 
-    def __init__(self, oracle: PointsOracle, settings: TrainSettings, executions: int = 1, **kwargs):
-        self.points, self.signature = oracle.points, oracle.signature  # the oracle may become a remote client
+    def __init__(self, oracle: keras_tuner.Oracle, settings: TrainSettings, executions: int = 1, **kwargs):
+        self.planned, self.signature = oracle.max_trials, oracle.signature  # the oracle may become a remote client
         read_trial_records(Path(kwargs["directory"]) / kwargs["project_name"])  # before KerasTuner reloads them
         super().__init__(oracle=oracle, overwrite=False, **kwargs)
         self.settings, self.executions = settings, executions
@@ -49,13 +48,19 @@ class TrainingTuner(keras_tuner.Tuner):
         return {}
 
     def run_trial(self, trial, *args, **kwargs) -> dict[str, float]:
+        """Train the trial's runs; a trial that continues another (`tuner/trial_id`, successive
+        halving) starts from copies of that trial's runs and trains them to `tuner/epochs`."""
         values = trial.hyperparameters.values
         trial_dir = Path(self.get_trial_dir(trial.trial_id))
-        settings = self.settings_for(values, trial_dir)
-        runs = [train(dataclasses.replace(settings, seed=settings.seed + i,
-                                          output_dir=str(RunDir.of_execution(trial_dir, i).path), restart=False),
-                      load=load_shared)
-                for i in range(self.executions)]
+        settings = dataclasses.replace(self.settings_for(values, trial_dir), stop_epoch=values.get("tuner/epochs"),
+                                       restart=False)
+        runs = []
+        for i in range(self.executions):
+            run = RunDir.of_execution(trial_dir, i)
+            if values.get("tuner/trial_id") is not None:
+                RunDir.of_execution(self.get_trial_dir(values["tuner/trial_id"]), i).copy_to(run.path)
+            runs.append(train(dataclasses.replace(settings, seed=settings.seed + i, output_dir=str(run.path)),
+                              load=load_shared))
 
         def mean(key):
             return float(sum(r[key] for r in runs) / len(runs))
@@ -65,6 +70,8 @@ class TrainingTuner(keras_tuner.Tuner):
                 "params": float(runs[0]["params"]), "step_ms": mean("mean_step_ms"),
                 "images_per_second": mean("images_per_second"),
                 "epoch_seconds": mean("train_wall_seconds") / max(1, runs[0]["epochs"]),
+                "epochs": float(runs[0]["epochs"]), "trained_epochs": float(sum(
+                    r["epochs"] - values.get("tuner/initial_epoch", 0) for r in runs)),
                 **self.extra_metrics(values, runs, trial_dir)}
 
 

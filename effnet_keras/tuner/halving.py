@@ -1,0 +1,114 @@
+"""Successive halving over a fixed list of points, as a KerasTuner Oracle.
+
+Every point trains `min_epochs` epochs (rung 0); the best 1/eta of a rung continue from their
+checkpoints to eta times the epochs (rung 1), and so on up to `epochs`. Each rung of a point is
+its own trial, with KerasTuner's Hyperband conventions in its values: `tuner/epochs` (epochs
+trained when the trial ends), `tuner/initial_epoch` (epochs inherited), `tuner/round` (the rung),
+`tuner/bracket` (always 0: one bracket) and `tuner/trial_id` (the trial continued). Every trial's
+learning-rate schedule spans `epochs`, so a point trained through the rungs is the same run as one
+trained `epochs` epochs at once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Sequence
+
+import keras_tuner
+
+from effnet_keras.tuner.oracle import PointsOracle
+from effnet_keras.tuner.space import SpaceError
+
+TrialStatus = keras_tuner.engine.trial.TrialStatus
+FINISHED = (TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.INVALID)
+
+
+@dataclass(frozen=True)
+class Rung:
+    """`points` points train from epoch `start` to epoch `epochs` (totals of the run, not increments)."""
+
+    index: int
+    points: int
+    start: int
+    epochs: int
+
+
+def plan_rungs(points: int, min_epochs: int, epochs: int, eta: int) -> list[Rung]:
+    """The rungs of successive halving: all `points` train `min_epochs` epochs, then each rung keeps
+    max(1, n // eta) of the n before it and trains them to eta times the epochs, capped at `epochs`;
+    once one point is left it goes straight to `epochs`. SpaceError for an impossible budget."""
+    if eta < 2:
+        raise SpaceError(f"--reduction must be >= 2 (the fraction 1/eta of each rung continues), got {eta}.")
+    if not 1 <= min_epochs <= epochs:
+        raise SpaceError(f"--min-epochs must be between 1 and --epochs ({epochs}), got {min_epochs}.")
+    if points < 1:
+        raise SpaceError("successive halving needs at least one point.")
+    rungs, start, kept = [], 0, points
+    while start < epochs:
+        budget = epochs if kept == 1 else min(epochs, min_epochs * eta ** len(rungs))
+        rungs.append(Rung(len(rungs), kept, start, budget))
+        start, kept = budget, max(1, kept // eta)
+    return rungs
+
+
+def rung_epochs(rungs: Sequence[Rung]) -> int:
+    """Epochs the whole schedule trains (per execution), summed over points and rungs."""
+    return sum(r.points * (r.epochs - r.start) for r in rungs)
+
+
+def promote(scores: Sequence[float | None], count: int) -> list[int]:
+    """Indices of the `count` best scores (higher is better), best first; ties go to the lower
+    index; a None score (a failed trial) is never promoted."""
+    ranked = sorted((i for i, score in enumerate(scores) if score is not None), key=lambda i: (-scores[i], i))
+    return ranked[:count]
+
+
+def _point_key(values: dict, names: Sequence[str]) -> str:
+    return json.dumps({name: values[name] for name in names}, sort_keys=True)
+
+
+class HalvingOracle(PointsOracle):
+    """Successive halving (see the module docstring) over `points`, reloadable from its trials.
+
+    Which trials exist is read from the trials themselves, so a reloaded oracle (resume after a
+    kill, or a chief) carries on at the rung where it stopped; a rung's promotions are issued only
+    once every trial of the rung has finished (IDLE until then, for workers of a distributed
+    search)."""
+
+    def __init__(self, points: list[dict], signature: dict, min_epochs: int, epochs: int, eta: int = 3,
+                 objective: str = "val_accuracy", **kwargs):
+        rungs = plan_rungs(len(points), min_epochs, epochs, eta)
+        schedule = {"algorithm": "halving", "min_epochs": min_epochs, "epochs": epochs, "eta": eta}
+        super().__init__(points, {**signature, **schedule}, objective=objective, **kwargs)
+        self.rungs, self.max_trials = rungs, sum(r.points for r in rungs)
+        self.names = list(points[0])
+
+    def _rung_trials(self, index: int) -> list:
+        return [t for t in self.trials.values() if t.hyperparameters.values.get("tuner/round") == index]
+
+    def _entrants(self, rung: Rung) -> list[tuple[dict, str | None]] | None:
+        """(point, trial it continues) for every point of `rung`; None while the rung before is unfinished."""
+        if rung.index == 0:
+            return [(point, None) for point in self.points]
+        before = sorted(self._rung_trials(rung.index - 1),
+                        key=lambda t: self.points.index({n: t.hyperparameters.values[n] for n in self.names}))
+        if len(before) < self.rungs[rung.index - 1].points or any(t.status not in FINISHED for t in before):
+            return None
+        scores = [t.score if t.status == TrialStatus.COMPLETED else None for t in before]
+        chosen = [before[i] for i in promote(scores, rung.points)]
+        return [({n: t.hyperparameters.values[n] for n in self.names}, t.trial_id) for t in chosen]
+
+    def populate_space(self, trial_id: str) -> dict:
+        for rung in self.rungs:
+            entrants = self._entrants(rung)
+            if entrants is None:
+                return {"status": TrialStatus.IDLE}
+            issued = {_point_key(t.hyperparameters.values, self.names) for t in self._rung_trials(rung.index)}
+            for point, parent in entrants:
+                if _point_key(point, self.names) not in issued:
+                    values = {**point, "tuner/epochs": rung.epochs, "tuner/initial_epoch": rung.start,
+                              "tuner/bracket": 0, "tuner/round": rung.index}
+                    return {"status": TrialStatus.RUNNING,
+                            "values": {**values, "tuner/trial_id": parent} if parent else values}
+        return {"status": TrialStatus.STOPPED}
