@@ -79,13 +79,20 @@ class StepTimeCache:
         return self.ratios[key]
 
 
+def step_time_ratio(config: dict, base: dict, num_classes: int, batch_size: int, jit: bool, repeats: int = 5,
+                    clock: Clock = time.perf_counter) -> float:
+    """Training step time of the model `config` builds over `base`'s: `median_ratio` of fresh models
+    on one random batch of `batch_size` images each (the Keras session is cleared first)."""
+    keras.backend.clear_session()
+    base_steps = training_steps(base, num_classes, batch_size, jit)
+    return median_ratio(training_steps(config, num_classes, batch_size, jit), base_steps, repeats=repeats, clock=clock)
+
+
 def step_time_cache(project_dir: str | Path, base: dict, config_of: Callable[[tuple], dict], num_classes: int,
                     batch_size: int, jit: bool, clock: Clock = time.perf_counter) -> StepTimeCache:
     """The project's step_times.json, timing a missing point's `config_of(point)` against `base`."""
     def measure(point: tuple) -> float:
-        keras.backend.clear_session()
-        base_steps = training_steps(base, num_classes, batch_size, jit)
-        ratio = median_ratio(training_steps(config_of(point), num_classes, batch_size, jit), base_steps, clock=clock)
+        ratio = step_time_ratio(config_of(point), base, num_classes, batch_size, jit, clock=clock)
         print(f"step time of ({', '.join(f'{v:g}' for v in point)}): {ratio:.3f} x the base's", flush=True)
         return ratio
 
