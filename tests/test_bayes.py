@@ -5,33 +5,38 @@ import math
 
 import keras_tuner
 import pytest
-from hypothesis import assume, given, settings as hsettings, strategies as st
+from hypothesis import given, settings as hsettings, strategies as st
 
 from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.tuner.bayes import Surface, SurfaceOracle, initial_points
 from effnet_keras.tuner.space import SpaceError
 
-bounds = st.tuples(st.floats(1.0, 1.6), st.floats(0.0, 0.8)).map(lambda t: (t[0], t[0] + t[1]))
+bounds = st.tuples(st.floats(1.0, 1.6), st.floats(0.01, 0.8)).map(lambda t: (t[0], t[0] + t[1]))
 
 
-def _surface_or_none(alpha, beta, gamma, target):
-    try:
-        return Surface(alpha, beta, gamma, target)
-    except SpaceError as e:
-        assert "No (alpha, beta, gamma) in the --grid ranges" in str(e)
-        return None
+def box_costs(alpha, beta, gamma):
+    """The cost ratio at the box's low corner and at its high corner."""
+    return cost_ratio(alpha[0], beta[0], gamma[0]), cost_ratio(alpha[1], beta[1], gamma[1])
 
 
 @hsettings(max_examples=400, deadline=None)
-@given(bounds, bounds, bounds, st.floats(1.05, 4.0), st.floats(0, 1), st.floats(0, 1))
-def test_every_point_of_the_box_is_feasible_and_in_range(alpha, beta, gamma, target, a, fraction):
-    surface = _surface_or_none(alpha, beta, gamma, target)
-    assume(surface is not None)
+@given(bounds, bounds, bounds, st.floats(0.001, 0.999), st.floats(0, 1), st.floats(0, 1))
+def test_every_point_of_the_box_is_feasible_and_in_range(alpha, beta, gamma, where, a, fraction):
+    low_cost, high_cost = box_costs(alpha, beta, gamma)
+    target = max(low_cost, 1.001) + where * (high_cost - max(low_cost, 1.001))
+    surface = Surface(alpha, beta, gamma, target)
     low, high = surface.alpha_bounds()
     point = surface.point(low + a * (high - low), fraction)
     assert cost_ratio(point["alpha"], point["beta"], point["gamma"]) == pytest.approx(target, rel=1e-9)
     for name, (lo, hi) in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
         assert lo - 1e-12 <= point[name] <= hi + 1e-12
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(bounds, bounds, bounds, st.floats(1.01, 2.0))
+def test_a_target_beyond_the_boxs_costliest_corner_is_refused(alpha, beta, gamma, excess):
+    with pytest.raises(SpaceError, match="No \\(alpha, beta, gamma\\) in the --grid ranges"):
+        Surface(alpha, beta, gamma, box_costs(alpha, beta, gamma)[1] * excess)
 
 
 def test_the_default_range_surface_spans_it_and_holds_the_papers_point():

@@ -269,12 +269,14 @@ def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=pr
             train_core = built.eval_core if stage.resolution == model.resolution else resized(
                 built.classifier, data.image_shape, stage.resolution, f"{model.name}-core-{stage.resolution}px")
             trainer = Trainer(train_core, built.eval_core, build_augmenter(plan.augment, stage.magnitude, seed=s.seed))
+            if not built.optimizer.built:  # built here, not in the first traced step, which would trace twice
+                built.optimizer.build(built.classifier.trainable_variables)
             trainer.compile(optimizer=built.optimizer,
                             loss=keras.losses.CategoricalCrossentropy(label_smoothing=plan.recipe.label_smoothing),
                             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")], jit_compile=plan.jit)
         trainer.fit(train_ds, validation_data=val_ds, epochs=min(stage.end, plan.stop_epoch),
                     initial_epoch=state.epochs_done,
-                    steps_per_epoch=built.steps, verbose=1 if sys.stdout.isatty() else 2,
+                    steps_per_epoch=built.steps, shuffle=False, verbose=1 if sys.stdout.isatty() else 2,
                     callbacks=[recorder, keras.callbacks.TensorBoard(str(run.logs), profile_batch=0)])
         if recorder.diverged_epoch is not None:
             raise TrainingError(
