@@ -1,6 +1,5 @@
 """Shared test settings: quiet TensorFlow, float32 policy restored after every test."""
 
-import json
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -29,14 +28,3 @@ def isolated_home(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(fashion_mnist, "DEBIAN_FOLDER", tmp_path / "debian-fashion-mnist")
     return home
-
-
-
-@pytest.fixture(scope="session")
-def tiny_config(tmp_path_factory):
-    """Path of a JSON config: B0 at width and depth 0.25, 32 px, BatchNorm momentum 0.9."""
-    import effnet_keras as ek
-
-    path = tmp_path_factory.mktemp("configs") / "tiny.json"
-    path.write_text(json.dumps(ek.override("b0", width=0.25, depth=0.25, resolution=32, bn_momentum=0.9, name="tiny")))
-    return str(path)

@@ -1,8 +1,11 @@
 """Helpers shared by several test modules: tiny training and tuner settings, running train.py and
-the tuner CLI, reading run histories, tuner projects and PNGs, and non-trivial normalisation
+the tuner CLI (in this process, or in a child process where a test kills it or needs a fresh
+TensorFlow), reading run histories, tuner projects and PNGs, and non-trivial normalisation
 statistics for parity checks."""
 
+import contextlib
 import csv
+import io
 import json
 import os
 import subprocess
@@ -12,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = str(ROOT / "examples" / "b0-mini.json")
+# A two-block EfficientNet (stem, MBConv1, MBConv6 stride 2, head of 64) at 32 px: every tuner and
+# loop feature at a third of b0-mini's tracing time.
+TINY = str(ROOT / "tests" / "data" / "micro.json")
 TRAINING = ["--dataset", "synthetic", "--synthetic-train", "256", "--synthetic-test", "64", "--epochs", "1",
             "--steps-per-epoch", "2", "--batch-size", "32", "--augment", "none"]
 SMALL_DATA = ["--dataset", "synthetic", "--synthetic-train", "1024", "--synthetic-test", "256"]
@@ -20,11 +25,38 @@ TINY_RUN = ["--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-trai
             "--epochs", "3", "--steps-per-epoch", "2", "--batch-size", "16", "--augment", "none"]
 
 
-def train_py(*args, timeout=400):
-    """Run train.py in a subprocess; the CompletedProcess (text stdout and stderr)."""
+def in_process(main, args) -> subprocess.CompletedProcess:
+    """Call a command's `main(argv)` here, as `python train.py ...` would run it; its exit code and
+    text stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse
+            code = e.code
+    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
+
+
+def train_py(*args):
+    """`python train.py *args`, run in this process."""
+    from effnet_keras import train_cli
+
+    return in_process(train_cli.main, args)
+
+
+def train_py_process(*args, timeout=400):
+    """`python train.py *args` in a child process (a fresh TensorFlow, e.g. for --logical-cpus)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.run([sys.executable, str(ROOT / "train.py"), *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=ROOT)
+
+
+def tuner(*args):
+    """`python -m tuner *args`, run in this process: (exit code, stdout, stderr)."""
+    from effnet_keras.tuner import cli
+
+    result = in_process(cli.main, args)
+    return result.returncode, result.stdout, result.stderr
 
 
 def history(run_dir):
@@ -34,6 +66,7 @@ def history(run_dir):
 
 
 def tuner_cli(*args, env=None, **kwargs):
+    """`python -m tuner *args` in a child process (for tests that kill it or run several)."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)

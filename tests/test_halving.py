@@ -11,7 +11,7 @@ from hypothesis import given, settings as hsettings, strategies as st
 
 from effnet_keras.tuner.halving import plan_rungs, promote, rung_epochs
 from effnet_keras.tuner.space import SpaceError
-from helpers import TINY, TRAINING, finish, markdown_rows, png_size, tuner_cli
+from helpers import TINY, TRAINING, markdown_rows, png_size, tuner, tuner_cli
 
 
 @hsettings(max_examples=300, deadline=None)
@@ -81,7 +81,7 @@ def test_halving_search_killed_mid_rung_resumes_and_continues_the_promoted_point
     rung0 = [project / f"trial_{i}" / "run-0" / "metrics.json" for i in (0, 1)]
     stamps = [m.stat().st_mtime_ns for m in rung0]
 
-    code, out, err = finish(tuner_cli(*args))
+    code, out, err = tuner(*args)
     assert code == 0, err[-3000:]
     assert [m.stat().st_mtime_ns for m in rung0] == stamps  # the finished rung did not train again
     records = [json.loads((project / f"trial_{i}" / "trial.json").read_text()) for i in range(3)]

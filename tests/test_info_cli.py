@@ -1,12 +1,13 @@
 """`python -m effnet_keras info`: the model table for people and JSON for machines."""
 
 import json
-import subprocess
-import sys
+
+from effnet_keras import cli
+from helpers import in_process
 
 
 def run(*args):
-    return subprocess.run([sys.executable, "-m", "effnet_keras", *args], capture_output=True, text=True, timeout=300)
+    return in_process(cli.main, args)
 
 
 def test_json_rows_for_a_cifar_head(tmp_path):

@@ -13,7 +13,7 @@ from effnet_keras.training import loop, rundir
 from effnet_keras.training.augment import resize_layer
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.settings import TrainSettings
-from helpers import SMALL_DATA, history, markdown_rows, train_py
+from helpers import SMALL_DATA, TINY, history, markdown_rows, train_py, train_py_process
 
 
 def test_one_epoch_learns_and_writes_a_complete_run_directory(tmp_path):
@@ -44,9 +44,9 @@ def test_one_epoch_learns_and_writes_a_complete_run_directory(tmp_path):
     assert again.returncode == 0 and "already complete" in again.stdout
 
 
-def test_mirrored_strategy_over_two_logical_cpus(tmp_path, tiny_config):
+def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     run_dir = tmp_path / "run"
-    result = train_py("--model", tiny_config, *SMALL_DATA, "--epochs", "1", "--batch-size", "64",
+    result = train_py_process("--model", TINY, *SMALL_DATA, "--epochs", "1", "--batch-size", "64",
                  "--steps-per-epoch", "4", "--strategy", "mirrored", "--logical-cpus", "2", "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
@@ -73,16 +73,16 @@ def test_batch_not_divisible_by_replicas(monkeypatch, capsys):
     assert "not divisible by the 2 replicas" in capsys.readouterr().err
 
 
-def test_diverging_run_reports_clearly(tmp_path, tiny_config):
-    result = train_py("--model", tiny_config, *SMALL_DATA, "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "32",
+def test_diverging_run_reports_clearly(tmp_path):
+    result = train_py("--model", TINY, *SMALL_DATA, "--epochs", "1", "--steps-per-epoch", "3", "--batch-size", "32",
                  "--lr", "1e30", "--warmup-epochs", "0", "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 1
     assert "NaN/Inf in epoch 1" in result.stderr and "lower --lr" in result.stderr
 
 
-def test_progressive_run_trains_each_stage_at_its_size_and_serves_the_final_one(tmp_path, tiny_config):
+def test_progressive_run_trains_each_stage_at_its_size_and_serves_the_final_one(tmp_path):
     run_dir = tmp_path / "run"
-    result = train_py("--model", tiny_config, *SMALL_DATA, "--resolution", "48", "--epochs", "2", "--steps-per-epoch", "4",
+    result = train_py("--model", TINY, *SMALL_DATA, "--resolution", "48", "--epochs", "2", "--steps-per-epoch", "4",
                  "--batch-size", "32", "--progressive", "--progressive-stages", "2", "--augment", "basic+mixup",
                  "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -91,11 +91,11 @@ def test_progressive_run_trains_each_stage_at_its_size_and_serves_the_final_one(
     assert keras.models.load_model(run_dir / "model.keras").input_shape == (None, 32, 32, 3)
 
 
-def test_transfer_learning_loads_the_backbone_and_freezes_it(tmp_path, tiny_config):
-    backbone = ek.build_model(tiny_config, include_top=False, pooling="avg", input_shape=(32, 32, 3))
+def test_transfer_learning_loads_the_backbone_and_freezes_it(tmp_path):
+    backbone = ek.build_model(TINY, include_top=False, pooling="avg", input_shape=(32, 32, 3))
     path = tmp_path / "backbone.weights.h5"
     backbone.save_weights(path)
-    s = TrainSettings(model=tiny_config, weights=str(path), freeze_backbone=True, dropout=0.1)
+    s = TrainSettings(model=TINY, weights=str(path), freeze_backbone=True, dropout=0.1)
     plan = check_run(s)
     model = loop.build_classifier(s, plan, 10, (32, 32, 3), s.weights)
     loaded = model.get_layer(index=1)
@@ -121,7 +121,7 @@ def test_serving_model_takes_raw_uint8_and_resizes_inside(image_shape, resolutio
     np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(rgb)), rtol=1e-5, atol=1e-5)
 
 
-def test_the_train_step_is_traced_once_per_run(tmp_path, monkeypatch, tiny_config):
+def test_the_train_step_is_traced_once_per_run(tmp_path, monkeypatch):
     """The optimizer is built before fit: building it inside the first traced step made TensorFlow
     trace that step a second time (about 12 s of a tiny run on 2 CPU cores)."""
     traced = []
@@ -132,7 +132,7 @@ def test_the_train_step_is_traced_once_per_run(tmp_path, monkeypatch, tiny_confi
         return original(self, data)
 
     monkeypatch.setattr(loop.Trainer, "train_step", counting)
-    loop.train(TrainSettings(model=tiny_config, dataset="synthetic", synthetic_train=128, synthetic_test=32,
+    loop.train(TrainSettings(model=TINY, dataset="synthetic", synthetic_train=128, synthetic_test=32,
                              epochs=2, steps_per_epoch=2, batch_size=32, augment="none",
                              output_dir=str(tmp_path / "run")), log=lambda *_: None)
     assert len(traced) == 1

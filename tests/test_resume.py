@@ -15,12 +15,12 @@ import pytest
 
 from effnet_keras import train_cli
 from effnet_keras.training import rundir
-from helpers import ROOT, SMALL_DATA, TINY_RUN, history, train_py
+from helpers import ROOT, SMALL_DATA, TINY, TINY_RUN, history, train_py
 
 
-def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path, tiny_config):
+def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):
     run_dir = tmp_path / "run"
-    args = [str(ROOT / "train.py"), "--model", tiny_config, *SMALL_DATA, "--epochs", "3", "--batch-size", "64",
+    args = [str(ROOT / "train.py"), "--model", TINY, *SMALL_DATA, "--epochs", "3", "--batch-size", "64",
             "--output-dir", str(run_dir), "--augment", "none"]
     proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     deadline = time.time() + 300

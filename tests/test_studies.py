@@ -9,7 +9,7 @@ from effnet_keras import get_config
 from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.tuner.space import SpaceError
 from effnet_keras.tuner.studies import compound_phi, study_config, study_points
-from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner_cli
+from helpers import TINY, TRAINING, markdown_rows, png_size, trials, tuner
 
 
 def test_study_points_share_one_base_and_scale_one_dimension_each():
@@ -29,8 +29,8 @@ def test_study_points_share_one_base_and_scale_one_dimension_each():
 
 
 def test_study_cli_trials_table_and_plots(tmp_path):
-    code, out, err = finish(tuner_cli("study", "--base", TINY, "--dimension", "width,compound", "--multipliers",
-                                      "1.0,1.5", "--directory", str(tmp_path), "--project-name", "s", *TRAINING))
+    code, out, err = tuner("study", "--base", TINY, "--dimension", "width,compound", "--multipliers",
+                           "1.0,1.5", "--directory", str(tmp_path), "--project-name", "s", *TRAINING)
     assert code == 0, err[-3000:]
     project = tmp_path / "s"
     assert sorted(trials(project)) == sorted([(("base", 1.0), "COMPLETED"), (("width", 1.5), "COMPLETED"),
@@ -49,23 +49,23 @@ def test_study_cli_trials_table_and_plots(tmp_path):
 
 
 def test_compare_cli_records_cost_speed_latency_and_plots(tmp_path):
-    code, out, err = finish(tuner_cli("compare", "--models", f"{TINY},simple-cnn", "--latency-batches", "1,16",
-                                      "--directory", str(tmp_path), "--project-name", "c", *TRAINING))
+    code, out, err = tuner("compare", "--models", f"{TINY},simple-cnn", "--latency-batches", "1,16",
+                           "--directory", str(tmp_path), "--project-name", "c", *TRAINING)
     assert code == 0, err[-3000:]
     project = tmp_path / "c"
     with open(project / "report.csv") as f:
         rows = {r["model"]: r for r in csv.DictReader(f)}
-    assert set(rows) == {"b0-mini", "simple-cnn"}
+    assert set(rows) == {"micro", "simple-cnn"}
     for row in rows.values():
         assert int(row["params"]) > 0 and int(row["MACs"]) > 0 and float(row["step ms"]) > 0
         assert float(row["images/s"]) > 0 and float(row["epoch s"]) > 0
         assert float(row["latency ms/img b1"]) > 0 and float(row["latency ms/img b16"]) > 0
-    assert int(rows["simple-cnn"]["MACs"]) > int(rows["b0-mini"]["MACs"])
+    assert int(rows["simple-cnn"]["MACs"]) > int(rows["micro"]["MACs"])
     for name in ("accuracy_vs_macs.png", "accuracy_vs_step.png"):
         assert png_size(project / name) == (825, 550)
     assert png_size(project / "step_time.png")[1] == 495 and png_size(project / "curves.png") == (1320, 495)
     (project / "report.csv").unlink()
-    code, out, _ = finish(tuner_cli("report", str(project)))
+    code, out, _ = tuner("report", str(project))
     with open(project / "report.csv") as f:
         rewritten = {r["model"]: r for r in csv.DictReader(f)}
     table = markdown_rows(out)
@@ -79,5 +79,5 @@ def test_bad_study_and_compare_input_exit_2(tmp_path):
             (["compare", "--models", "b0,b0", "--directory", str(tmp_path)], "distinct model names", 2),
             (["compare", "--models", "b9", "--directory", str(tmp_path)], "Unknown variant 'b9'", 2),
             (["report", str(tmp_path)], "not a tuner project directory", 1)):
-        code, _, err = finish(tuner_cli(*args))
+        code, _, err = tuner(*args)
         assert code == expected and message in err.strip().splitlines()[-1], (args, err[-500:])

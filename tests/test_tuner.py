@@ -16,7 +16,7 @@ from effnet_keras.training.rundir import exclusive_lock
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.tuner.scale import scale_table
 from effnet_keras.tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
-from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner_cli
+from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner, tuner_cli
 
 THREE = "1.2,1.1,1.15;1.15,1.1,1.2;1.1,1.2,1.15"
 
@@ -119,7 +119,7 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     stamp = first.stat().st_mtime_ns
     assert [s for _, s in trials(project)] == ["COMPLETED", "RUNNING"]
 
-    code, out, err = finish(tuner_cli(*args))
+    code, out, err = tuner(*args)
     assert code == 0, err[-3000:]
     assert [s for _, s in trials(project)] == ["COMPLETED"] * 3
     assert sorted(p for p, _ in trials(project)) == sorted(
@@ -144,19 +144,19 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     best = json.loads((project / "best.json").read_text())
     assert (best["alpha"], best["beta"], best["gamma"]) == (float(rows[0]["alpha"]), float(rows[0]["beta"]),
                                                           float(rows[0]["gamma"]))
-    assert best["base"]["name"] == "b0-mini"
+    assert best["base"]["name"] == "micro"
 
     histories = sorted(project.glob("trial_*/run-0/history.csv"))
     written = [h.stat().st_mtime_ns for h in histories]
-    code, out, err = finish(tuner_cli(*args))
+    code, out, err = tuner(*args)
     assert code == 0 and "index" in [row[0] for row in markdown_rows(out)] and "Epoch" not in out + err  # resumed complete: nothing retrained
     assert [h.stat().st_mtime_ns for h in histories] == written
 
     plan = check_run(TrainSettings(scale=str(project / "best.json"), phi=3))
     assert plan.config["alpha"] == best["alpha"] and plan.config["phi"] == 3
 
-    code, out, err = finish(tuner_cli("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
-                                      str(tmp_path), "--project-name", "p", *TRAINING))
+    code, out, err = tuner("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
+                           str(tmp_path), "--project-name", "p", *TRAINING)
     assert code == 2 and "different search" in err
 
 
@@ -166,7 +166,7 @@ def test_a_second_command_on_a_project_stops_at_once_naming_the_first(tmp_path):
     args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
             *TRAINING]
     with exclusive_lock(project, "held"):  # this test process plays the first command
-        code, out, err = finish(tuner_cli(*args))
+        code, out, err = tuner(*args)
     assert code == 2 and "Traceback" not in err
     assert f"{project} is in use by another tuner command (PID {os.getpid()})" in err
     assert {p.name for p in project.iterdir()} == {".lock"}  # nothing of a search was written
