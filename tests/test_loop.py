@@ -47,7 +47,7 @@ def test_one_epoch_learns_and_writes_a_complete_run_directory(tmp_path):
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     run_dir = tmp_path / "run"
     result = train_py_process("--model", TINY, *SMALL_DATA, "--epochs", "1", "--batch-size", "64",
-                 "--steps-per-epoch", "4", "--strategy", "mirrored", "--logical-cpus", "2", "--output-dir", str(run_dir))
+                              "--steps-per-epoch", "4", "--strategy", "mirrored", "--logical-cpus", "2", "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["strategy"] == "MirroredStrategy" and config["replicas"] == 2
