@@ -113,3 +113,14 @@ def test_keras_file_round_trip_in_a_fresh_process(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "identical" in result.stdout
+
+
+def test_the_architecture_key_changes_exactly_when_the_rounded_network_does():
+    from effnet_keras.models.builder import architecture, stage_repeats
+
+    base = ek.load_config("b0")
+    assert architecture(ek.compound_scale(1.0, 1.001, 1.0, 1, base)) == architecture(base)  # same channels
+    deeper = ek.compound_scale(1.001, 1.0, 1.0, 1, base)
+    assert stage_repeats(deeper) == tuple(r + 1 for r in stage_repeats(base)) == (2, 3, 3, 4, 4, 5, 2)
+    assert architecture(deeper) != architecture(base)
+    assert architecture(ek.compound_scale(1.0, 1.0, 1.01, 1, base)) != architecture(base)  # 226 px

@@ -82,7 +82,10 @@ def test_bad_spaces_are_explained(make, message):
     (["search", "--candidates", "seed", "--constraint", "step-time", "--strategy", "multiworker"],
      "--constraint step-time times every candidate in this process on one device"),
     (["search", "--algorithm", "bayes", "--max-trials", "0"], "--max-trials must be >= 1, got 0"),
-    (["search", "--algorithm", "bayes", "--candidates", "seed"], "it takes neither --candidates"),
+    (["search", "--algorithm", "bayes", "--candidates", "seed"], "it takes no --candidates"),
+    (["search", "--algorithm", "bayes", "--constraint", "step-time"], "and not --constraint step-time"),
+    (["search", "--algorithm", "bayes", "--constraint", "measured", "--target", "50", "--base", TINY, *TRAINING],
+     "No network in the --grid ranges has a counted MAC ratio within 5% of 50 (32-44 px)"),
     (["search", "--algorithm", "bayes", "--grid", "1.3:1.4:0.05", "1.3:1.4:0.05", "1.3:1.4:0.05"],
      "No (alpha, beta, gamma) in the --grid ranges"),
     (["study", "--scale", "LIST"], "not a best.json"),
@@ -158,6 +161,16 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     code, out, err = tuner("search", "--base", TINY, "--candidates", "1.2,1.1,1.15", "--directory",
                            str(tmp_path), "--project-name", "p", *TRAINING)
     assert code == 2 and "different search" in err
+
+
+def test_a_measured_bayes_search_trains_networks_inside_the_counted_band(tmp_path):
+    code, out, err = tuner("search", "--base", TINY, "--algorithm", "bayes", "--constraint", "measured",
+                           "--max-trials", "1", "--directory", str(tmp_path), "--project-name", "p", *TRAINING)
+    assert code == 0, err
+    with open(tmp_path / "p" / "results.csv") as f:
+        [values] = list(csv.DictReader(f))
+    assert 1.9 <= float(values["measured MAC ratio"]) <= 2.1
+    assert (32 * float(values["gamma"])).is_integer() and values["alpha"] == "1.0"  # micro's depth never changes
 
 
 def test_a_second_command_on_a_project_stops_at_once_naming_the_first(tmp_path):

@@ -14,7 +14,7 @@ from keras import layers
 
 from effnet_keras.models.blocks import BLOCKS, CONV_INITIALIZER, BlockArgs, conv_bn, correct_pad
 from effnet_keras.models.configs import resolution_problem
-from effnet_keras.models.scaling import override, round_filters, round_repeats
+from effnet_keras.models.scaling import override, round_repeats, scaled_filters
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STDDEV = (0.229, 0.224, 0.225)
@@ -35,24 +35,25 @@ def block_letter(index: int) -> str:
     return letters
 
 
+def stage_repeats(config: Mapping[str, Any]) -> tuple[int, ...]:
+    """Blocks per stage after depth rounding: what alpha changes in a model."""
+    return tuple(round_repeats(stage["repeats"], config["depth"]) for stage in config["blocks"])
+
+
 def drop_connect_rates(config: Mapping[str, Any]) -> list[float]:
     """Stochastic-depth rate of every block: rate * b / total over all blocks after rounding."""
-    total = sum(round_repeats(stage["repeats"], config["depth"]) for stage in config["blocks"])
+    total = sum(stage_repeats(config))
     return [config["drop_connect_rate"] * b / total for b in range(total)]
 
 
 def decode_blocks(config: Mapping[str, Any]) -> list[BlockArgs]:
     """Expand the stage list into one `BlockArgs` per block, with channels and repeats rounded."""
     family = config["family"]
-
-    def filters(f: float) -> int:
-        return round_filters(f, config["width"], config["depth_divisor"], family)
-
     rates = drop_connect_rates(config)
     decoded = []
-    for i, stage in enumerate(config["blocks"]):
-        filters_in, filters_out = filters(stage["filters_in"]), filters(stage["filters_out"])
-        for j in range(round_repeats(stage["repeats"], config["depth"])):
+    for i, (stage, repeats) in enumerate(zip(config["blocks"], stage_repeats(config))):
+        filters_in, filters_out = (scaled_filters(config, stage[key]) for key in ("filters_in", "filters_out"))
+        for j in range(repeats):
             decoded.append(BlockArgs(
                 name=f"block{i + 1}{block_letter(j)}_",
                 type=stage["type"],
@@ -70,6 +71,14 @@ def decode_blocks(config: Mapping[str, Any]) -> list[BlockArgs]:
                 depthwise_name="dwconv" if family == "v1" else "dwconv2",
             ))
     return decoded
+
+
+def architecture(config: Mapping[str, Any]) -> tuple:
+    """What the layers a config builds depend on once coefficients are rounded: the resolutions
+    (pixels), stem and head channels and every decoded block. Configs that differ only in their
+    width/depth coefficients within one rounding step have equal architectures (and equal MACs)."""
+    return (config["resolution"], config["train_resolution"], scaled_filters(config, config["stem_filters"]),
+            scaled_filters(config, config["head_filters"]), tuple(decode_blocks(config)))
 
 
 def _preprocess(x, preprocessing: str, channels: int):
@@ -164,7 +173,7 @@ def build_model(
 
 
 def _stem_args(config: dict, channels: int) -> BlockArgs:
-    filters = round_filters(config["stem_filters"], config["width"], config["depth_divisor"], config["family"])
+    filters = scaled_filters(config, config["stem_filters"])
     return BlockArgs(name="stem", type="stem", kernel=3, filters_in=channels, filters_out=filters, expand_ratio=1,
                      strides=config["stem_strides"], se_ratio=0, drop_rate=0, activation=config["activation"],
                      bn_momentum=config["bn_momentum"], bn_epsilon=config["bn_epsilon"],
@@ -173,7 +182,7 @@ def _stem_args(config: dict, channels: int) -> BlockArgs:
 
 def _top(x, config: dict):
     """1x1 conv to the (width-rounded) head filters -> BatchNorm -> activation: `top_conv`, `top_bn`, ..."""
-    filters = round_filters(config["head_filters"], config["width"], config["depth_divisor"], config["family"])
+    filters = scaled_filters(config, config["head_filters"])
     x = layers.Conv2D(filters, 1, padding="same", use_bias=False, kernel_initializer=CONV_INITIALIZER,
                       name="top_conv")(x)
     x = layers.BatchNormalization(axis=-1, momentum=config["bn_momentum"], epsilon=config["bn_epsilon"],

@@ -27,6 +27,11 @@ def round_filters(filters: float, width: float, divisor: int = 8, family: str = 
     return int(new)
 
 
+def scaled_filters(config: Mapping[str, Any], filters: float) -> int:
+    """A channel count of the base architecture scaled by the config's width and rounded."""
+    return round_filters(filters, config["width"], config["depth_divisor"], config["family"])
+
+
 def round_repeats(repeats: int, depth: float) -> int:
     """Scale a stage's block count by `depth`, rounding up."""
     return int(math.ceil(depth * repeats))

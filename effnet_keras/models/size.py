@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from effnet_keras.models.scaling import round_filters, round_repeats
+from effnet_keras.models.scaling import round_repeats, scaled_filters
 
 MAX_PARAMS = 2_000_000_000
 """Default bound on a model's parameters (B7: 66M, V2-L: 119M, ResNet152: 60M)."""
@@ -34,7 +34,7 @@ class SizeEstimate:
 def estimate_size(config: Mapping[str, Any]) -> SizeEstimate:
     """Estimate a validated config's parameters and per-image training activation memory."""
     def filters(f: float) -> int:
-        return round_filters(f, config["width"], config["depth_divisor"], config["family"])
+        return scaled_filters(config, f)
 
     side = math.ceil(config["train_resolution"] / config["stem_strides"])
     channels = filters(config["stem_filters"])

@@ -3,7 +3,8 @@
 A proposal is two numbers in a box: alpha, and `beta_fraction` in [0, 1], the position of beta in
 the interval of betas for which gamma = sqrt(N / (alpha * beta^2)) lies in its range. So every
 (alpha, beta_fraction) of the box is a point with alpha, beta, gamma in their ranges and a
-formula cost of exactly N: no proposal is infeasible and none is wasted. The model is KerasTuner's
+formula cost of exactly N: no proposal is infeasible and none is wasted. (`measured` decodes the
+same two numbers onto the counted-MAC surface.) The model is KerasTuner's
 BayesianOptimizationOracle (scikit-learn's Gaussian process, Matern 5/2, upper confidence bound).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Collection, Protocol
 
 import keras_tuner
 
@@ -21,8 +23,8 @@ Bounds = tuple[float, float]
 
 
 @dataclass(frozen=True)
-class Surface:
-    """alpha, beta, gamma >= 1 within `alpha`, `beta`, `gamma` (low, high) and alpha * beta^2 * gamma^2 = target."""
+class Box:
+    """The ranges (low, high) of alpha, beta, gamma, all >= 1, and the cost multiple `target` > 1."""
 
     alpha: Bounds
     beta: Bounds
@@ -35,6 +37,29 @@ class Surface:
                 raise SpaceError(f"{name} range ({low:g}, {high:g}): need 1 <= START <= STOP for a scaling search.")
         if not self.target > 1 or not math.isfinite(self.target):
             raise SpaceError(f"--target must be a number > 1 for a Bayesian search, got {self.target}.")
+
+    def signature(self) -> dict:
+        return {"alpha": list(self.alpha), "beta": list(self.beta), "gamma": list(self.gamma), "target": self.target}
+
+
+class Proposals(Protocol):
+    """A surface the oracle searches: the names and ranges of its two coordinates, and the feasible
+    point (alpha, beta, gamma) of each pair of them that is not in `tried` (keys as `point_key`),
+    or None when the surface has no other point."""
+
+    def coordinates(self) -> dict[str, Bounds]: ...
+
+    def point(self, first: float, beta_fraction: float, tried: Collection[tuple] = ()) -> dict | None: ...
+
+    def signature(self) -> dict: ...
+
+
+@dataclass(frozen=True)
+class Surface(Box):
+    """The points of the box with alpha * beta^2 * gamma^2 = target exactly."""
+
+    def __post_init__(self):
+        super().__post_init__()
         low, high = self.alpha_bounds()
         if low > high:
             raise SpaceError(f"No (alpha, beta, gamma) in the --grid ranges satisfies alpha*beta^2*gamma^2 = "
@@ -51,16 +76,23 @@ class Surface:
         (b_low, b_high), (g_low, g_high) = self.beta, self.gamma
         return (max(b_low, math.sqrt(self.target / alpha) / g_high), min(b_high, math.sqrt(self.target / alpha) / g_low))
 
-    def point(self, alpha: float, beta_fraction: float) -> dict[str, float]:
-        """The feasible point at (alpha, beta_fraction), both clipped into their box."""
+    def coordinates(self) -> dict[str, Bounds]:
+        return {"alpha": self.alpha_bounds(), "beta_fraction": (0.0, 1.0)}
+
+    def point(self, alpha: float, beta_fraction: float, tried: Collection[tuple] = ()) -> dict | None:
+        """The feasible point at (alpha, beta_fraction), both clipped into their box; None if tried
+        (on a continuous surface two proposals practically never meet)."""
         alpha = min(max(alpha, self.alpha_bounds()[0]), self.alpha_bounds()[1])
         low, high = self.beta_bounds(alpha)
         beta = low + min(max(beta_fraction, 0.0), 1.0) * (high - low)
         gamma = min(max(math.sqrt(self.target / (alpha * beta ** 2)), self.gamma[0]), self.gamma[1])
-        return {"alpha": alpha, "beta": beta, "gamma": gamma}
+        point = {"alpha": alpha, "beta": beta, "gamma": gamma}
+        return None if point_key(point) in tried else point
 
-    def signature(self) -> dict:
-        return {"alpha": list(self.alpha), "beta": list(self.beta), "gamma": list(self.gamma), "target": self.target}
+
+def point_key(values: dict) -> tuple[float, ...]:
+    """(alpha, beta, gamma) of a trial's values, comparable across trials."""
+    return tuple(round(values[name], 9) for name in ("alpha", "beta", "gamma"))
 
 
 def initial_points(max_trials: int) -> int:
@@ -69,14 +101,15 @@ def initial_points(max_trials: int) -> int:
 
 
 class SurfaceOracle(keras_tuner.oracles.BayesianOptimizationOracle):
-    """Bayesian optimisation over (alpha, beta_fraction); each trial's values also hold the point's
-    beta and gamma. `signature` is saved with the state: another project's directory is refused."""
+    """Bayesian optimisation over the surface's two coordinates; each trial's values also hold the
+    point's alpha, beta and gamma. `signature` is saved with the state: another project's directory
+    is refused."""
 
-    def __init__(self, surface: Surface, signature: dict, max_trials: int, objective: str = "val_accuracy",
+    def __init__(self, surface: Proposals, signature: dict, max_trials: int, objective: str = "val_accuracy",
                  seed: int | None = None):
         hp = keras_tuner.HyperParameters()
-        hp.Float("alpha", *surface.alpha_bounds())
-        hp.Float("beta_fraction", 0.0, 1.0)
+        for name, bounds in surface.coordinates().items():
+            hp.Float(name, *bounds)
         super().__init__(objective=keras_tuner.Objective(objective, "max"), max_trials=max_trials,
                          num_initial_points=initial_points(max_trials), hyperparameters=hp, seed=seed,
                          allow_new_entries=False, tune_new_entries=False, max_consecutive_failed_trials=1)
@@ -84,11 +117,20 @@ class SurfaceOracle(keras_tuner.oracles.BayesianOptimizationOracle):
         self.signature = {**signature, "algorithm": "bayes", "surface": surface.signature(), "objective": objective}
 
     def populate_space(self, trial_id: str) -> dict:
+        """The Gaussian process's (or a random) proposal with its point's alpha, beta, gamma: the
+        surface's nearest point not tried yet (a measured surface has one point per network). When
+        every point is tried the search stops."""
+        tried = {point_key(t.hyperparameters.values) for t in self.trials.values()}
         response = super().populate_space(trial_id)
-        if response["status"] == keras_tuner.engine.trial.TrialStatus.RUNNING:
-            values = response["values"]
-            response["values"] = {**values, **self.surface.point(values["alpha"], values["beta_fraction"])}
-        return response
+        if response["status"] != keras_tuner.engine.trial.TrialStatus.RUNNING:
+            return response
+        values = response["values"]
+        point = self.surface.point(*(values[name] for name in self.surface.coordinates()), tried=tried)
+        if point is None:
+            print(f"Search stopped after {len(tried)} trials: every point of the constraint surface is tried.",
+                  flush=True)
+            return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
+        return {**response, "values": {**values, **point}}
 
     def get_state(self) -> dict:
         return {**super().get_state(), "project": self.signature}

@@ -108,7 +108,7 @@ def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
 
 def _algorithm(args: argparse.Namespace, settings: TrainSettings) -> Algorithm:
     """The --algorithm and its flags, checked before anything is loaded; UsageError saying what to change."""
-    from effnet_keras.tuner.bayes import Surface
+    from effnet_keras.tuner.bayes import Box, Surface
     from effnet_keras.tuner.halving import plan_rungs
     from effnet_keras.tuner.search import Algorithm
 
@@ -121,12 +121,13 @@ def _algorithm(args: argparse.Namespace, settings: TrainSettings) -> Algorithm:
         return Algorithm("halving", min_epochs=args.min_epochs, eta=args.reduction)
     if args.algorithm != "bayes":
         return Algorithm()
-    if args.candidates is not None or args.constraint != "formula":
-        raise UsageError("--algorithm bayes proposes points on the surface alpha*beta^2*gamma^2 = --target inside the "
-                         "--grid ranges; it takes neither --candidates nor a --constraint other than formula (use "
-                         "grid or halving for those).")
+    if args.candidates is not None or args.constraint == "step-time":
+        raise UsageError("--algorithm bayes proposes points on the constraint surface inside the --grid ranges, "
+                         "solving one coordinate from the cost; it takes no --candidates, and not --constraint "
+                         "step-time, whose every evaluation is a timing run (use grid or halving for those).")
     bounds = [parse_range(text, name) for text, name in zip(args.grid, ("alpha", "beta", "gamma"))]
-    return Algorithm("bayes", surface=Surface(*((axis[0], axis[-1]) for axis in bounds), target=args.target))
+    box = Surface if args.constraint == "formula" else Box
+    return Algorithm("bayes", box=box(*((axis[0], axis[-1]) for axis in bounds), target=args.target))
 
 
 def _search(args: argparse.Namespace) -> int:

@@ -12,14 +12,15 @@ from typing import Callable
 
 import keras_tuner
 
-from effnet_keras.models.builder import build_model
+from effnet_keras.models.builder import architecture, build_model, stage_repeats
 from effnet_keras.models.configs import load_config
 from effnet_keras.models.flops import count_macs
 from effnet_keras.models.scaling import compound_scale, cost_ratio, override
 from effnet_keras.training import runtime
 from effnet_keras.training.settings import TrainSettings
-from effnet_keras.tuner.bayes import Surface, SurfaceOracle
+from effnet_keras.tuner.bayes import Box, SurfaceOracle
 from effnet_keras.tuner.halving import HalvingOracle
+from effnet_keras.tuner.measured import MeasuredSurface, Ratio
 from effnet_keras.tuner.oracle import PointsOracle
 from effnet_keras.tuner.steptime import step_time_cache
 from effnet_keras.tuner.space import SearchSpace, point_dict
@@ -37,6 +38,21 @@ def base_config(base: str, resolution: int | None) -> dict:
 def model_macs(config: dict, num_classes: int) -> int:
     """Counted MACs of the model a config builds (at its resolution)."""
     return count_macs(build_model(config, num_classes=num_classes))
+
+
+def mac_ratios(base: dict, num_classes: int, base_macs: int) -> Ratio:
+    """(alpha, beta, gamma) -> counted MACs of base * (alpha, beta, gamma)^1 over `base_macs`, the
+    base's; each distinct architecture is built once."""
+    counted: dict[tuple, float] = {}
+
+    def ratio(alpha: float, beta: float, gamma: float) -> float:
+        config = compound_scale(alpha, beta, gamma, phi=1, base=base)
+        key = architecture(config)
+        if key not in counted:
+            counted[key] = model_macs(config, num_classes) / base_macs
+        return counted[key]
+
+    return ratio
 
 
 class ScalingTuner(TrainingTuner):
@@ -66,12 +82,13 @@ class ScalingTuner(TrainingTuner):
 @dataclass(frozen=True)
 class Algorithm:
     """How the search picks its trials: "grid" (every feasible point), "halving" (successive halving
-    over them from `min_epochs`, keeping 1/`eta` per rung) or "bayes" (`surface`, `max_trials` proposals)."""
+    over them from `min_epochs`, keeping 1/`eta` per rung) or "bayes" (`max_trials` proposals on the
+    constraint surface inside `box`: a formula `Surface`, or with the measured constraint a plain `Box`)."""
 
     name: str = "grid"
     min_epochs: int = 1
     eta: int = 3
-    surface: Surface | None = None
+    box: Box | None = None
 
 
 def make_search(space: SearchSpace, settings: TrainSettings, base: str, *, directory: str, project_name: str,
@@ -85,19 +102,24 @@ def make_search(space: SearchSpace, settings: TrainSettings, base: str, *, direc
     base_macs = model_macs(base_cfg, num_classes)
     signature = {"kind": "search", **space.signature()}
     step_times = None
+    ratio = mac_ratios(base_cfg, num_classes, base_macs)
     if algorithm.name == "bayes":
-        oracle = SurfaceOracle(algorithm.surface, signature, max_trials or 10, OBJECTIVES[objective], seed=settings.seed)
+        surface = algorithm.box
+        if space.constraint == "measured":
+            surface = MeasuredSurface(surface, space.tolerance, ratio, base_resolution=base_cfg["resolution"],
+                                      depth=lambda alpha: stage_repeats(compound_scale(alpha, 1, 1, 1, base_cfg)))
+        oracle = SurfaceOracle(surface, signature, max_trials or 10, OBJECTIVES[objective], seed=settings.seed)
     else:
-        def config_of(point):
-            return compound_scale(*point, phi=1, base=base_cfg)
-
         if space.constraint == "step-time":
+            def config_of(point):
+                return compound_scale(*point, phi=1, base=base_cfg)
+
             jit = runtime.resolve_jit(settings.jit_compile, runtime.accelerator())
             measure = step_times = step_time_cache(Path(directory, project_name), base_cfg, config_of, num_classes,
                                                    settings.batch_size, jit, clock)
         else:
             def measure(point):
-                return model_macs(config_of(point), num_classes) / base_macs
+                return ratio(*point)
         points = [point_dict(p) for p in space.feasible(measure)][:max_trials]
         if algorithm.name == "halving":
             oracle = HalvingOracle(points, signature, algorithm.min_epochs, settings.epochs, algorithm.eta,
