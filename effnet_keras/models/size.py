@@ -4,6 +4,7 @@ from the stage list (repeats are multiplied, not expanded), so an absurd config 
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Mapping
@@ -33,9 +34,7 @@ class SizeEstimate:
 
 def estimate_size(config: Mapping[str, Any]) -> SizeEstimate:
     """Estimate a validated config's parameters and per-image training activation memory."""
-    def filters(f: float) -> int:
-        return scaled_filters(config, f)
-
+    filters = functools.partial(scaled_filters, config)
     side = math.ceil(config["train_resolution"] / config["stem_strides"])
     channels = filters(config["stem_filters"])
     params, floats = 27 * channels, side * side * channels

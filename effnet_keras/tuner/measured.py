@@ -47,11 +47,11 @@ def first_index(count: int, holds: Callable[[int], bool]) -> int:
 
 @dataclass(frozen=True)
 class Depth:
-    """The alphas (lattice, `alpha` to `last`) that build one depth, and the resolutions (pixels,
-    largest first) at which some beta in range puts the ratio inside the band."""
+    """The smallest lattice alpha that builds one depth, and the resolutions (pixels, largest first)
+    whose ratios at the lowest and the highest beta enclose the band (a channel-rounding step may
+    still jump over it at some of them; at one at least it does not)."""
 
     alpha: float
-    last: float
     resolutions: tuple[int, ...]
 
 
@@ -81,25 +81,21 @@ class MeasuredSurface:
         return self._ratio(alpha, beta, pixels / self.base_resolution)
 
     def _feasible_depths(self, depth: Callable[[float], Hashable]) -> list[Depth]:
-        groups: list[list] = []  # [depth, first alpha, last alpha]
+        firsts: dict[Hashable, float] = {}  # each depth's smallest alpha, in order
         for alpha in lattice(self.box.alpha):
-            key = depth(alpha)
-            if groups and groups[-1][0] == key:
-                groups[-1][2] = alpha
-            else:
-                groups.append([key, alpha, alpha])
+            firsts.setdefault(depth(alpha), alpha)
         found = []
         lower, upper = self.band
         beta_low, beta_high = self.box.beta
         count = len(self.pixels)
-        for _, alpha, last in groups:
+        for alpha in firsts.values():
             if self._cost(alpha, beta_low, self.pixels[0]) > upper:
                 break  # cost never falls with alpha: deeper networks are dearer still
             largest = first_index(count, lambda i: self._cost(alpha, beta_low, self.pixels[i]) > upper) - 1
             smallest = first_index(count, lambda i: self._cost(alpha, beta_high, self.pixels[i]) >= lower)
             reachable = tuple(self.pixels[i] for i in range(largest, smallest - 1, -1))
             if any(self._beta(alpha, pixels) is not None for pixels in reachable):
-                found.append(Depth(alpha, last, reachable))
+                found.append(Depth(alpha, reachable))
         return found
 
     def _beta(self, alpha: float, pixels: int) -> float | None:
