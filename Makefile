@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo reproduce reproduce-study reproduce-search reproduce-compare reproduce-scale-up clean
+.PHONY: install test demo reproduce reproduce-study reproduce-search reproduce-compare reproduce-scale-up reproduce-resnet clean
 
 install: $(STAMP)
 
@@ -42,47 +42,66 @@ demo: install
 	@echo "Reports: runs/demo-tuning/study/report.md, runs/demo-tuning/search/results.md,"
 	@echo "         runs/demo-tuning/compare/report.md (tables beside PNG plots)"
 
-# The seed's four experiments at CPU scale on real data (Fashion-MNIST; `apt-get install
-# dataset-fashion-mnist` or see README "Data"), sized for the 2-core machine: B0 at 32 px, 3 epochs
-# per trial on class-stratified training subsets. `make -j2 reproduce` runs two experiments at a time.
-# Resumable: run it again after an interruption. Reports, CSV and PNG plots are copied to
-# docs/results/ (no checkpoints or models).
+# The seed's experiments with the power to rank, on real data (Fashion-MNIST; `apt-get install
+# dataset-fashion-mnist` or see README "Data"), sized for the 2-core machine by measurement
+# (docs/results/README.md, "Sizing"): a base scaled down from B0 (examples/b0-half.json: width 0.5,
+# depth 0.5, 32 px), 30 epochs on class-stratified training subsets, 5 paired repeats per point,
+# validation on 1,500 images held out of the training images, the test split evaluated once per run.
+# Each target is a resumable tuner project (run it again after an interruption; finished trials are
+# kept) and copies its report, CSV, PNG plots and best.json to docs/results/<project>/ when done, so
+# each part can be committed on its own. `make -j2 reproduce` runs two parts at a time (about 5.5 hours
+# on 2 cores; the study alone is about 5 core-hours).
 REPRO_DIR ?= runs/reproduce
-REPRO_EPOCHS ?= 3
-REPRO_IMAGES ?= 3000
+REPRO_BASE ?= examples/b0-half.json
+REPRO_V2 ?= examples/v2-b0-half.json
+REPRO_EPOCHS ?= 30
+REPRO_REPEATS ?= 5
+REPRO_IMAGES ?= 2000
 REPRO_STUDY_IMAGES ?= 1500
+REPRO_VAL ?= 1500
 REPRO_DATA ?= --dataset fashion-mnist
-REPRO_COMMON = $(REPRO_DATA) --epochs $(REPRO_EPOCHS) --batch-size 128 --directory $(REPRO_DIR)
+REPRO_COMMON = $(REPRO_DATA) --epochs $(REPRO_EPOCHS) --batch-size 128 --val-split $(REPRO_VAL) \
+	--repeats $(REPRO_REPEATS) --directory $(REPRO_DIR)
 comma := ,
 REPRO_SCALED = $(subst $() ,$(comma),$(foreach p,0 1 2 3,$(REPRO_DIR)/scaled/phi$(p).json))
+publish = mkdir -p docs/results/$(1) && find $(REPRO_DIR)/$(1) -maxdepth 1 \( -name '*.md' -o -name '*.csv' \
+	-o -name '*.png' -o -name 'best.json' \) -exec cp {} docs/results/$(1)/ \; && \
+	$(PY) -m tuner verdicts $(REPRO_DIR) && cp $(REPRO_DIR)/verdicts.md docs/results/verdicts.md
 
-reproduce: reproduce-study reproduce-search reproduce-compare reproduce-scale-up
-	for project in study search compare scale-up; do \
-		mkdir -p docs/results/$$project && \
-		find $(REPRO_DIR)/$$project -maxdepth 1 \( -name '*.md' -o -name '*.csv' -o -name '*.png' -o -name 'best.json' \) \
-			-exec cp {} docs/results/$$project/ \; ; \
-	done
+reproduce: reproduce-study reproduce-search reproduce-scale-up reproduce-compare
 
-# Observations 2 and 3: one dimension at a time, then compound, on three confusable classes
-# (t-shirt/top, pullover, shirt), like the seed's cat/deer/dog.
+# Observations 2 and 3: width, depth and resolution alone at x1.5, x2, x2.5, and compound scaling at
+# the same formula costs, on three confusable classes (t-shirt/top, pullover, shirt), like the seed's
+# cat/deer/dog.
 reproduce-study: install
-	$(PY) -m tuner study --base b0 --resolution 32 --dimension all --multipliers 1.0,2.0 --classes 0,2,6 \
+	$(PY) -m tuner study --base $(REPRO_BASE) --dimension all --multipliers 1.0,1.5,2.0,2.5 --classes 0,2,6 \
 		--train-images $(REPRO_STUDY_IMAGES) --project-name study $(REPRO_COMMON)
+	$(call publish,study)
 
-# Step 1: the seed's six (alpha, beta, gamma) points on all ten classes.
+# Step 1: the seed's six (alpha, beta, gamma) points at phi = 1, on all ten classes.
 reproduce-search: install
-	$(PY) -m tuner search --base b0 --resolution 32 --candidates seed --tolerance 0.06 \
+	$(PY) -m tuner search --base $(REPRO_BASE) --candidates seed --tolerance 0.06 \
 		--train-images $(REPRO_IMAGES) --project-name search $(REPRO_COMMON)
+	$(call publish,search)
 
-reproduce-compare: install
-	$(PY) -m tuner compare --models b0,v2-b0,simple-cnn,resnet152 --resolution 32 --latency-batches 1,64 \
-		--train-images $(REPRO_IMAGES) --project-name compare $(REPRO_COMMON)
-
-# Step 2: the best point scaled to phi = 1, 2, 3 (phi 0 is the base) and trained alike.
+# Step 2: the search's best point at phi = 0, 1, 2, 3, trained alike.
 reproduce-scale-up: reproduce-search
 	$(PY) -m tuner scale $(REPRO_DIR)/search/best.json --phi 1,2,3 --write-configs $(REPRO_DIR)/scaled
 	$(PY) -m tuner compare --models $(REPRO_SCALED) --latency-batches 1,64 \
 		--train-images $(REPRO_IMAGES) --project-name scale-up $(REPRO_COMMON)
+	$(call publish,scale-up)
+
+# V1 (MBConv) against V2 (Fused-MBConv) at the same width and depth, and the plain CNN.
+reproduce-compare: install
+	$(PY) -m tuner compare --models $(REPRO_BASE),$(REPRO_V2),simple-cnn --resolution 32 --latency-batches 1,64 \
+		--train-images $(REPRO_IMAGES) --project-name compare $(REPRO_COMMON)
+	$(call publish,compare)
+
+# ResNet152 (58M parameters, about 20x the step time of the base): 2 repeats on the same images.
+reproduce-resnet: install
+	$(PY) -m tuner compare --models resnet152 --resolution 32 --latency-batches 1,64 \
+		--train-images $(REPRO_IMAGES) --project-name resnet $(subst --repeats $(REPRO_REPEATS),--repeats 2,$(REPRO_COMMON))
+	$(call publish,resnet)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

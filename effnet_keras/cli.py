@@ -1,4 +1,5 @@
-"""`python -m effnet_keras COMMAND`: model tables (info) and SavedModel export of a run (export)."""
+"""`python -m effnet_keras COMMAND`: model tables (info), SavedModel export of a run (export), labels for
+image files (predict) and scores on labelled images (evaluate)."""
 
 from __future__ import annotations
 
@@ -32,9 +33,13 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--classes", type=int, default=1000, help="classifier outputs")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(run=_info)
+    from effnet_keras.training.evaluate import add_evaluate_command
     from effnet_keras.training.export import add_export_command
+    from effnet_keras.training.predict import add_predict_command
 
     add_export_command(commands)
+    add_predict_command(commands)
+    add_evaluate_command(commands)
     return parser
 
 

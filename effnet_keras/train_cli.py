@@ -7,10 +7,14 @@ import dataclasses
 import sys
 from typing import Callable, Sequence
 
-from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES
+from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES, DataRequestError
+from effnet_keras.data.folder import MEMORY_SHARE, TEST_FRACTION
+from effnet_keras.data.images import RESIZE_POLICIES
+from effnet_keras.data.spec import DEFAULT_IMAGE_SIZE
 from effnet_keras.training.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
 from effnet_keras.training.runtime import JIT, PRECISIONS, STRATEGIES
 from effnet_keras.training.errors import TrainingError, UsageError
+from effnet_keras.training.limits import allowed
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.training.loop import train
 
@@ -43,33 +47,53 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     _data_arguments(p.add_argument_group("data"))
     _recipe_arguments(p.add_argument_group("recipe"))
     _hardware_arguments(p.add_argument_group("hardware"))
-    p.add_argument("--seed", type=int, default=D.seed)
+    p.add_argument("--seed", type=int, default=D.seed, help=f"seeds weights, data order and splits ({allowed('--seed')})")
 
 
 def _data_arguments(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--dataset", default=D.dataset, choices=DATASETS)
+    g.add_argument("--dataset", default=D.dataset, help=f"{', '.join(DATASETS)}; folder:PATH: your images, in "
+                   f"PATH/<class>/* (a seeded {100 * TEST_FRACTION:.0f}%% of each class tests) or PATH/train/<class>/* and "
+                   "PATH/test/<class>/* (and PATH/val/<class>/*, which then validates); class names are the sorted "
+                   "folder names; JPEG, PNG, BMP, GIF (first frame), WebP, TIFF; decoded images are cached (see "
+                   "--data-dir); tfds:NAME: a TFDS image classification set prepared in --data-dir (read offline)")
     g.add_argument("--data-dir", help="folder with the data set's official files (CIFAR archives, Fashion-MNIST IDX "
                    "files), or TFDS data_dir; decoded arrays are cached in its effnet_keras_cache/ (default: "
                    "~/.cache/effnet_keras/)")
     g.add_argument("--source", default=D.source, choices=SOURCES)
-    g.add_argument("--val-split", type=float, help="hold out this fraction of train for validation "
-                   "(default: validate on the test split)")
+    g.add_argument("--val-split", type=float, default=D.val_split, help="validation (best epoch, search ranking) on "
+                   "a seeded, class-stratified hold-out of the training images: a fraction in (0, 1) or a number of "
+                   "images; the test split is evaluated once, at the end. 0: validate on the test split (then the "
+                   "test split chooses the model, and reports say so)")
     g.add_argument("--label-mode", default=D.label_mode, choices=LABEL_MODES)
-    g.add_argument("--synthetic-train", type=int, default=D.synthetic_train, help="synthetic set: train images")
-    g.add_argument("--synthetic-test", type=int, default=D.synthetic_test, help="synthetic set: test images")
+    g.add_argument("--synthetic-train", type=int, default=D.synthetic_train, help=f"synthetic set: train images ({allowed('--synthetic-train')})")
+    g.add_argument("--synthetic-test", type=int, default=D.synthetic_test, help=f"synthetic set: test images ({allowed('--synthetic-test')})")
     g.add_argument("--train-images", type=int, help="train on a seeded, class-stratified subset of this many "
-                   "training images (default: all); sizes short experiments")
-    g.add_argument("--classes", help="keep only these labels, relabelled 0..k-1 in this order, e.g. 3,4,5")
+                   f"training images ({allowed('--train-images')}; default: all); sizes short experiments")
+    g.add_argument("--classes", help="keep only these labels or class names, relabelled 0..k-1 in this order, e.g. "
+                   "3,4,5 or cat,deer,dog")
+    g.add_argument("--image-size", metavar="H[,W]", help=f"folder:PATH and tfds:NAME (images of no fixed size): "
+                   f"resize images to H x W pixels, RGB (default: {DEFAULT_IMAGE_SIZE})")
+    g.add_argument("--resize", choices=RESIZE_POLICIES, help="how --image-size is reached: squash (ignore the "
+                   "aspect ratio, as Keras's image_dataset_from_directory), center-crop (crop the centred H:W box), "
+                   "pad (fit inside, black borders) (default: squash)")
+    g.add_argument("--skip-bad-images", action="store_true", help="folder:PATH: leave undecodable files out, "
+                   "counted in the log and config.json (default: stop, naming the file)")
+    g.add_argument("--stream", action="store_true", help="folder:PATH: decode the files while training instead of "
+                   "holding decoded images in memory (automatic when they exceed --in-memory-limit-gib)")
+    g.add_argument("--in-memory-limit-gib", type=float, help=f"folder:PATH: stream when decoded images would take "
+                   f"more GiB than this (default: {100 * MEMORY_SHARE:.0f}%% of physical memory)")
     g.add_argument("--expected-counts", metavar="TRAIN,TEST|any", help="images the files must hold (default: the "
                    "official counts); for copies you made yourself")
 
 
 def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--epochs", type=int, default=D.epochs, help="length of the run and of its learning-rate schedule")
+    g.add_argument("--epochs", type=int, default=D.epochs, help="length of the run and of its learning-rate "
+                   f"schedule ({allowed('--epochs')})")
     g.add_argument("--stop-epoch", type=int, help="train only up to this epoch of the --epochs schedule, then evaluate "
                    "and finish; run again with a later one (or none) to continue (default: --epochs)")
-    g.add_argument("--batch-size", type=int, default=D.batch_size, help="global batch, split over replicas")
-    g.add_argument("--steps-per-epoch", type=int, help="steps per epoch (default: one pass over train)")
+    g.add_argument("--batch-size", type=int, default=D.batch_size, help=f"global batch, split over replicas ({allowed('--batch-size')})")
+    g.add_argument("--steps-per-epoch", type=int, help=f"steps per epoch ({allowed('--steps-per-epoch')}; default: one "
+                   "pass over train)")
     g.add_argument("--recipe", default=D.recipe, choices=RECIPE_NAMES,
                    help="defaults for the flags below: scratch (small images from scratch), imagenet (the paper's), "
                    "transfer (fine-tuning --weights); auto: transfer with --weights, else scratch")
@@ -80,7 +104,8 @@ def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
                    help="use --lr as is instead of lr * batch / 256")
     g.add_argument("--schedule", choices=SCHEDULES,
                    help="after warm-up: cosine to 0, the paper's exponential decay, or constant (default: the recipe's)")
-    g.add_argument("--warmup-epochs", type=float, help="linear warm-up length (default: the recipe's)")
+    g.add_argument("--warmup-epochs", type=float, help=f"linear warm-up length in epochs "
+                   f"({allowed('--warmup-epochs')}; default: the recipe's)")
     g.add_argument("--decay-rate", type=float, help="exponential schedule: factor (default: 0.97)")
     g.add_argument("--decay-epochs", type=float, help="exponential schedule: period in epochs (default: 2.4)")
     g.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the recipe's; another "
@@ -99,7 +124,8 @@ def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--ema", type=float, nargs="?", const=0.999, help="keep an EMA of the weights with this decay")
     g.add_argument("--progressive", action="store_true", help="EfficientNetV2 progressive learning: image size and "
                    "augmentation grow over --progressive-stages stages")
-    g.add_argument("--progressive-stages", type=int, default=D.progressive_stages)
+    g.add_argument("--progressive-stages", type=int, default=D.progressive_stages,
+                   help=f"stages of --progressive ({allowed('--progressive-stages')}; at most one per epoch)")
 
 
 def _hardware_arguments(g: argparse._ArgumentGroup) -> None:
@@ -109,7 +135,8 @@ def _hardware_arguments(g: argparse._ArgumentGroup) -> None:
                    help="auto: MirroredStrategy when more than one GPU is visible")
     g.add_argument("--jit-compile", default=D.jit_compile, choices=JIT, help="XLA; auto: on for GPU/TPU")
     g.add_argument("--logical-cpus", type=int, default=D.logical_cpus,
-                   help="split the CPU into N logical devices (test MirroredStrategy without GPUs)")
+                   help="split the CPU into N logical devices (test MirroredStrategy "
+                   f"without GPUs; {allowed('--logical-cpus')})")
 
 
 def settings_from_args(args: argparse.Namespace, **overrides) -> TrainSettings:
@@ -131,7 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def run_cli(call: Callable[[], int | None], interrupted: str, usage_errors: tuple = (UsageError,)) -> int:
+def run_cli(call: Callable[[], int | None], interrupted: str,
+            usage_errors: tuple = (UsageError, DataRequestError)) -> int:
     """Run a command: one `error: ...` line instead of a traceback. Exit codes: 0 done, 2 bad input
     (`usage_errors`, before any training), 1 other failures, 130 Ctrl-C (printing `interrupted`)."""
     try:

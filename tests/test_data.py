@@ -19,7 +19,7 @@ from effnet_keras.data import tfds_source
 from effnet_keras.data.spec import CIFAR10_CLASSES, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_FINE_TO_COARSE
 
 N_TRAIN, N_TEST = 60, 20
-SMALL = {"expected_counts": (N_TRAIN, N_TEST)}
+SMALL = {"expected_counts": (N_TRAIN, N_TEST), "val_split": 0}  # readers are compared with whole splits
 pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
@@ -80,7 +80,7 @@ def test_loader_insists_on_official_counts_and_names_the_flag(tmp_path):
 
 def test_expected_counts_any_accepts_a_copy_of_any_size(tmp_path):
     write_cifar_archive(tmp_path, "cifar10", *arrays(10, n_train=37, n_test=11))
-    data = load_dataset("cifar10", source="archive", data_dir=tmp_path, expected_counts="any")
+    data = load_dataset("cifar10", source="archive", data_dir=tmp_path, expected_counts="any", val_split=0)
     assert (len(data.x_train), len(data.x_test)) == (37, 11)
 
 
@@ -96,7 +96,7 @@ def test_bad_expected_counts_flag_says_the_form(text):
 
 
 def test_expected_counts_are_for_files_only():
-    with pytest.raises(DataError, match="--expected-counts applies to data read from files; synthetic is generated"):
+    with pytest.raises(DataError, match="--expected-counts applies to the official CIFAR and Fashion-MNIST files; synthetic is generated"):
         load_dataset("synthetic", expected_counts="any")
 
 
@@ -115,8 +115,8 @@ def test_cifar10_3_keeps_cat_deer_dog_relabelled(tmp_path):
 
 
 def test_classes_narrow_any_data_set_relabelled_in_the_given_order():
-    full = load_dataset("synthetic", synthetic_train=200, synthetic_test=50)
-    data = load_dataset("synthetic", synthetic_train=200, synthetic_test=50, classes=(7, 2))
+    full = load_dataset("synthetic", synthetic_train=200, synthetic_test=50, val_split=0)
+    data = load_dataset("synthetic", synthetic_train=200, synthetic_test=50, classes=(7, 2), val_split=0)
     keep = np.isin(full.y_train, [7, 2])
     np.testing.assert_array_equal(data.x_train, full.x_train[keep])
     np.testing.assert_array_equal(data.y_train, np.where(full.y_train[keep] == 7, 0, 1))
@@ -132,8 +132,12 @@ def test_class_selection_needs_no_data_and_checks_the_labels():
     assert select_dataset("cifar10-3").class_names == ["cat", "deer", "dog"]
     assert select_dataset("fashion-mnist").image_shape == (28, 28, 1)
     assert parse_classes("3,4,5") == (3, 4, 5) and parse_classes(None) is None
-    with pytest.raises(DataError, match="--classes '3,cat': expected comma-separated labels"):
-        parse_classes("3,cat")
+    assert parse_classes("3,cat") == (3, "cat")
+    assert select_dataset("cifar10", classes=parse_classes("dog,3")).class_names == ["dog", "cat"]
+    with pytest.raises(DataError, match="--classes '3,,4': expected comma-separated labels or class names"):
+        parse_classes("3,,4")
+    with pytest.raises(DataError, match="cifar10 has no class 'cow'; its classes are airplane, "):
+        select_dataset("cifar10", classes=["cow", "dog"])
     for bad in ([3], [3, 3], [3, 10], [-1, 2]):
         with pytest.raises(DataError, match=r"classes .* invalid for cifar10: give 2 or more distinct labels in 0..9"):
             select_dataset("cifar10", classes=bad)
@@ -141,9 +145,29 @@ def test_class_selection_needs_no_data_and_checks_the_labels():
         select_dataset("cifar10-3", classes=[1, 2])
 
 
+def test_by_default_a_tenth_of_train_is_held_out_and_never_meets_train_or_test():
+    data = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200)
+    assert not data.selected_on_test
+    assert np.bincount(data.y_val).tolist() == [10] * 10 and len(data.y_train) == 900
+    rows = {split: set(map(bytes, x.reshape(len(x), -1))) for split, x in
+            (("train", data.x_train), ("val", data.x_val), ("test", data.x_test))}
+    assert not rows["val"] & rows["train"] and not rows["val"] & rows["test"]
+
+
+def test_val_split_as_a_count_holds_out_exactly_that_many_stratified_images():
+    data = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=25, train_images=300)
+    assert len(data.y_val) == 25 and set(np.bincount(data.y_val).tolist()) <= {2, 3}
+    assert len(data.y_train) == 300 and not set(map(bytes, data.x_val.reshape(25, -1))) & set(
+        map(bytes, data.x_train.reshape(300, -1)))
+
+
+def test_val_split_0_validates_on_the_test_split_and_says_so():
+    data = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0)
+    assert data.x_val is data.x_test and data.selected_on_test and len(data.y_train) == 1000
+
+
 def test_val_split_is_seeded_stratified_and_leaves_test_alone():
-    base = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200)
-    assert base.x_val is base.x_test  # default: validate on the official test split
+    base = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0)
     split = load_dataset("synthetic", synthetic_train=1000, synthetic_test=200, val_split=0.1)
     assert np.bincount(split.y_val).tolist() == [10] * 10
     assert np.bincount(split.y_train).tolist() == [90] * 10
@@ -184,6 +208,7 @@ def test_val_split_seed_changes_only_the_split(tmp_path):
 # --- errors ---------------------------------------------------------------------------------
 
 def test_nothing_found_lists_every_place_and_the_file_names(tmp_path, isolated_home):
+    (tmp_path / "data").mkdir()
     with pytest.raises(DataError) as info:
         load_dataset("cifar100", source="archive", data_dir=tmp_path / "data")
     message = str(info.value)
@@ -281,7 +306,7 @@ def test_archive_member_larger_than_an_official_file_is_refused_before_reading(t
     header = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
     header.size = 8 * 2**30  # claims 8 GiB; only the header is written
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(header.tobuf() + bytes(512))
-    with pytest.raises(DataError, match="data_batch_1: 8,589,934,592 bytes, more than the 33,048,576"):
+    with pytest.raises(DataError, match="data_batch_1: 8,589,934,592 bytes, more than the 63,768,576"):
         load_dataset("cifar10", source="archive", data_dir=tmp_path, **SMALL)
 
 
@@ -322,10 +347,12 @@ def test_python_batch_must_hold_a_uint8_array_and_flat_integer_labels(tmp_path, 
         ({"name": "cifar11"}, "unknown dataset 'cifar11'"),
         ({"name": "cifar10", "source": "web"}, "unknown source 'web'"),
         ({"name": "cifar10", "label_mode": "coarse"}, "label_mode='coarse' is invalid for cifar10"),
-        ({"name": "synthetic", "val_split": 1.0}, "val_split must be a fraction"),
+        ({"name": "synthetic", "val_split": 1.5}, "val_split must be a fraction in .0, 1., a whole number"),
+        ({"name": "synthetic", "val_split": -0.1}, "val_split must be a fraction"),
+        ({"name": "synthetic", "synthetic_train": 100, "val_split": 100}, "val_split=100 holds out 100 of the 100 training images and leaves none"),
         ({"name": "synthetic", "synthetic_train": 0}, "synthetic sizes must be positive"),
         ({"name": "synthetic", "synthetic_train": 100, "train_images": 101}, "train_images=101: choose between 1 "
-         "and the 100 training images"),
+         "and the 90 training images"),  # 10 of the 100 are held out for validation
     ],
 )
 def test_bad_arguments(kwargs, message):
@@ -459,8 +486,8 @@ def test_tfds_source_offline_with_mock_data(tmp_path):
 
     with tfds.testing.mock_data(num_examples=12):
         data = load_dataset("cifar100", source="tfds", data_dir=tmp_path, label_mode="coarse",
-                            expected_counts=(12, 12))
-        subset = load_dataset("cifar10-3", source="tfds", data_dir=tmp_path, expected_counts=(12, 12))
+                            expected_counts=(12, 12), val_split=0)
+        subset = load_dataset("cifar10-3", source="tfds", data_dir=tmp_path, expected_counts=(12, 12), val_split=0)
         with pytest.raises(DataError, match="12 train images, expected 50000"):
             load_dataset("cifar10", source="tfds", data_dir=tmp_path)
     assert data.source.startswith("tfds cifar100")
@@ -473,7 +500,7 @@ def test_tfds_fashion_mnist_serves_its_raw_grey_shape(tmp_path):
     import tensorflow_datasets as tfds
 
     with tfds.testing.mock_data(num_examples=12):
-        data = load_dataset("fashion-mnist", source="tfds", data_dir=tmp_path, expected_counts=(12, 12))
+        data = load_dataset("fashion-mnist", source="tfds", data_dir=tmp_path, expected_counts=(12, 12), val_split=0)
     assert data.source.startswith("tfds fashion_mnist") and data.image_shape == (28, 28, 1)
     assert data.x_train.shape == (12, 28, 28, 1) and data.x_train.dtype == np.uint8
     assert data.class_names[0] == "t-shirt/top" and data.class_names[-1] == "ankle boot"
@@ -491,9 +518,7 @@ def test_auto_prefers_archive_over_tfds(tmp_path):
 # --- synthetic -------------------------------------------------------------------------------
 
 def test_synthetic_is_deterministic_balanced_and_sized():
-    a = load_dataset("synthetic", synthetic_train=300, synthetic_test=50, seed=3)
-    b = load_dataset("synthetic", synthetic_train=300, synthetic_test=50, seed=3)
-    c = load_dataset("synthetic", synthetic_train=300, synthetic_test=50, seed=4)
+    a, b, c = (load_dataset("synthetic", synthetic_train=300, synthetic_test=50, seed=s, val_split=0) for s in (3, 3, 4))
     np.testing.assert_array_equal(a.x_train, b.x_train)
     np.testing.assert_array_equal(a.y_test, b.y_test)
     assert not np.array_equal(a.x_train, c.x_train)
@@ -501,7 +526,7 @@ def test_synthetic_is_deterministic_balanced_and_sized():
     assert a.x_train.dtype == np.uint8 and np.bincount(a.y_train).tolist() == [30] * 10
     assert a.source == "synthetic (seed=3)" and a.num_classes == 10
     default = load_dataset("synthetic")
-    assert (len(default.x_train), len(default.x_test)) == (5000, 1000)
+    assert (len(default.x_train), len(default.x_val), len(default.x_test)) == (4500, 500, 1000)
     assert "synthetic" in DATASETS
 
 

@@ -115,7 +115,7 @@ def reloaded(float32_run, tmp_path_factory):
 def test_float32_export_matches_the_keras_model_within_1e_5(float32_run, reloaded):
     run, summary = float32_run
     assert summary["path"] == str(run / "export") and (run / "export" / "saved_model.pb").is_file()
-    assert summary["verified"] and summary["ok"] and summary["tolerance"] == 1e-5
+    assert summary["verified"] and summary["ok"] is True and summary["tolerance"] == 1e-5
     assert 0.0 <= summary["max_abs_diff"] <= 1e-5
     images = np.random.default_rng(7).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     expected = keras.models.load_model(run / "model.keras").predict(images, verbose=0)
@@ -134,9 +134,10 @@ def test_signature_takes_uint8_batches_and_returns_float32_probabilities(float32
     assert reloaded["empty"] == [0, len(NAMES)]
     assert (probabilities >= 0).all()
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
-    assert summary["signature"] == {"serving_default": {
-        "inputs": {"images": {"shape": [None, 32, 32, 3], "dtype": "uint8"}},
-        "outputs": {"probabilities": {"shape": [None, len(NAMES)], "dtype": "float32"}}}}
+    outputs = {"probabilities": {"shape": [None, len(NAMES)], "dtype": "float32"}}
+    assert summary["signature"] == {
+        "serving_default": {"inputs": {"images": {"shape": [None, 32, 32, 3], "dtype": "uint8"}}, "outputs": outputs},
+        "serving_bytes": {"inputs": {"image_bytes": {"shape": [None], "dtype": "string"}}, "outputs": outputs}}
 
 
 def test_labels_file_lists_class_names_in_label_order(float32_run):
@@ -178,7 +179,7 @@ def test_grey_run_serves_raw_one_channel_images_and_refuses_other_shapes(tmp_pat
     (run / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": "float32",
                                                  "image_shape": [28, 28, 1]}))
     summary = export_run(run)
-    assert summary["ok"] and summary["max_abs_diff"] <= 1e-5
+    assert summary["ok"] is True and summary["max_abs_diff"] <= 1e-5
     assert summary["signature"]["serving_default"]["inputs"] == {"images": {"shape": [None, 28, 28, 1],
                                                                             "dtype": "uint8"}}
     serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
@@ -211,7 +212,7 @@ def test_mixed_precision_export_within_stated_tolerance(tmp_path, precision, com
     assert compute_dtype in {layer.compute_dtype for layer in model.get_layer("efficientnet-micro").layers}
     summary = export_run(run, tmp_path / "served")
     assert summary["tolerance"] == {"mixed_bfloat16": 3e-2, "mixed_float16": 5e-3}[precision]
-    assert summary["ok"] and 0.0 <= summary["max_abs_diff"] <= summary["tolerance"]
+    assert summary["ok"] is True and 0.0 <= summary["max_abs_diff"] <= summary["tolerance"]
     assert summary["signature"]["serving_default"]["outputs"]["probabilities"]["dtype"] == "float32"
 
 
@@ -235,7 +236,7 @@ def test_unloadable_export_and_foreign_signature_are_reported(tmp_path):
     with pytest.raises(ExportError, match="Reloading the SavedModel .* failed"):
         verify_export(tmp_path / "broken", model, tolerance=1e-5)
     model.export(tmp_path / "plain", format="tf_saved_model", verbose=False)  # output named output_0
-    with pytest.raises(ExportError, match="signature is .*'output_0'.* expected .*'probabilities'"):
+    with pytest.raises(ExportError, match="(?s)Reloading the SavedModel .* failed.*KeyError: 'serving_bytes'"):
         verify_export(tmp_path / "plain", model, tolerance=1e-5)
 
 
@@ -311,22 +312,34 @@ def test_out_dir_errors_say_what_to_do(tmp_path, float32_run):
 
 
 def test_export_lists_its_files_and_never_deletes_files_it_did_not_write(float32_run, tmp_path, capsys):
-    """OUT_DIR is replaced only when it holds exactly what an earlier export's manifest lists."""
+    """OUT_DIR is replaced only when it holds exactly what an earlier export's manifest lists, each
+    file with the SHA-256 recorded at export time: not after a file or the manifest was edited."""
     run, _ = float32_run
-    listed = json.loads((run / "export" / export.MANIFEST).read_text())["files"]
-    assert listed == sorted(p.relative_to(run / "export").as_posix() for p in (run / "export").rglob("*"))
-    assert {"saved_model.pb", "labels.txt", "variables", export.MANIFEST} <= set(listed)
-    legacy, added = tmp_path / "legacy", tmp_path / "added"
+    manifest = json.loads((run / "export" / export.MANIFEST).read_text())
+    listed = sorted([*manifest["folders"], *manifest["files"]])
+    assert listed == sorted(p.relative_to(run / "export").as_posix() for p in (run / "export").rglob("*")
+                            if p.name != export.MANIFEST)
+    assert {"saved_model.pb", "labels.txt", "variables"} <= set(listed)
+    assert manifest["files"]["labels.txt"]["sha256"] == sha256(run / "export" / "labels.txt")
+    legacy, added, listed_by_hand, edited = (tmp_path / name for name in ("legacy", "added", "listed", "edited"))
     legacy.mkdir()
     (legacy / "saved_model.pb").write_bytes(b"an export's file, but no manifest")
     (legacy / "precious.txt").write_text("mine")
     shutil.copytree(run / "export", added)
     (added / "variables" / "notes.txt").write_text("mine")
-    for out, named in [(legacy, "precious.txt, saved_model.pb"), (added, "variables/notes.txt")]:
+    shutil.copytree(run / "export", listed_by_hand)
+    (listed_by_hand / "precious.txt").write_text("mine")
+    manifest["files"]["precious.txt"] = manifest["files"]["labels.txt"]
+    (listed_by_hand / export.MANIFEST).write_text(json.dumps(manifest))
+    shutil.copytree(run / "export", edited)
+    (edited / "labels.txt").write_text("my own labels\n")
+    for out, named in [(legacy, "precious.txt, saved_model.pb"), (added, "variables/notes.txt"),
+                       (listed_by_hand, "precious.txt"), (edited, "labels.txt")]:
         before = snapshot(out)
         assert cli.main(["export", str(run), str(out), "--no-verify"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and f"no earlier export wrote (not in its {export.MANIFEST}): {named}." in err[0]
+        assert len(err) == 1 and (f"no earlier export wrote (not in its {export.MANIFEST}, or not matching the "
+                                  f"SHA-256 recorded there): {named}.") in err[0], err
         assert snapshot(out) == before and leftovers(tmp_path) == []
 
 
@@ -336,7 +349,7 @@ def test_files_appearing_in_out_dir_during_the_export_are_kept(float32_run, tmp_
     shutil.copytree(run / "export", out)
     before = snapshot(out)
 
-    def write_while_a_user_saves(model, path, image_shape):
+    def write_while_a_user_saves(model, path, image_shape, resize):
         (path / "saved_model.pb").write_bytes(b"new export")
         (out / "late.txt").write_text("mine")
 

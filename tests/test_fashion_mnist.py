@@ -2,17 +2,18 @@
 missing or damaged file says, and (when the Debian package is installed) the real files."""
 
 import gzip
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from effnet_keras.data import DataError, load_dataset, write_fashion_mnist
-from effnet_keras.data import fashion_mnist, tfds_source
+from effnet_keras.data import DataError, DataRequestError, load_dataset, write_fashion_mnist
+from effnet_keras.data import fashion_mnist, idx, tfds_source
 from effnet_keras.data.idx import read_idx, write_idx
 
 N_TRAIN, N_TEST = 50, 20
-SMALL = {"expected_counts": (N_TRAIN, N_TEST)}
+SMALL = {"expected_counts": (N_TRAIN, N_TEST), "val_split": 0}  # readers are compared with whole splits
 pytestmark = pytest.mark.usefixtures("isolated_home")
 
 
@@ -45,7 +46,7 @@ def test_idx_labels_have_magic_2049(tmp_path):
 
 @pytest.mark.parametrize("damage, message", [
     (lambda blob: blob[:-10], "announces 7 x 28 x 28 = 5488 values but 5478 bytes follow; the file is truncated"),
-    (lambda blob: blob + b"\0", "announces 7 x 28 x 28 = 5488 values but 5489 bytes follow"),
+    (lambda blob: blob + b"\0", "announces 7 x 28 x 28 = 5488 values but more bytes follow"),
     (lambda blob: blob[:10], "10 bytes, shorter than its IDX header"),
     (lambda blob: bytes([0, 0, 8, 1]) + blob[4:], "magic number 2049, expected 2051"),
     (lambda blob: bytes([0, 0, 0x0D, 3]) + blob[4:], "magic number 3331, expected 2051"),
@@ -55,6 +56,36 @@ def test_damaged_idx_files_name_the_file_and_the_fault(tmp_path, damage, message
     path.write_bytes(damage(path.read_bytes()))
     with pytest.raises(DataError, match=f"{path}: .*{message}.*Download again"):
         read_idx(path, 3, hint="Download again.")
+
+
+def test_gzip_bomb_is_refused_after_reading_what_the_header_announces(tmp_path, monkeypatch):
+    """A valid header for 100 images followed by 200 MB of zeros (about 200 KB gzipped): the reader
+    decompresses at most the announced 78,400 values plus a chunk, not 200 MB."""
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path, "wb", compresslevel=1) as f:
+        f.write(bytes([0, 0, 8, 3, 0, 0, 0, 100, 0, 0, 0, 28, 0, 0, 0, 28]))
+        for _ in range(200):
+            f.write(bytes(1_000_000))
+    assert path.stat().st_size < 2_000_000
+    served = []
+    read = gzip.GzipFile.read
+    monkeypatch.setattr(gzip.GzipFile, "read", lambda self, size=-1: served.append(read(self, size)) or served[-1])
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=f"{path}: the header announces 100 x 28 x 28 = 78400 values but more "
+                                            "bytes follow .reading stopped there.; the file is corrupt"):
+            read_idx(path, 3)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sum(map(len, served)) <= 16 + 78_400 + idx.CHUNK_BYTES and peak < 10_000_000
+
+
+def test_header_announcing_more_than_max_values_is_refused_before_reading(tmp_path):
+    path = tmp_path / "labels-idx1-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 1, 0xFF, 0xFF, 0xFF, 0xFF]))
+    with pytest.raises(DataError, match="4294967295 values, more than the 2,147,483,648 an IDX file may hold"):
+        read_idx(path, 1)
 
 
 def test_truncated_gzip_names_the_file(tmp_path):
@@ -88,15 +119,19 @@ def test_generated_files_load_as_uint8_grey_images(tmp_path, gzipped):
 
 def test_places_in_order_data_dir_keras_cache_debian(tmp_path, isolated_home):
     keras_cache = isolated_home / ".keras" / "datasets" / "fashion-mnist"
+    (tmp_path / "mine").mkdir()
     for seed, folder in enumerate([fashion_mnist.DEBIAN_FOLDER, keras_cache, tmp_path / "mine" / "fashion-mnist"]):
         write_fashion_mnist(folder, *arrays(seed))
         found = load_dataset("fashion-mnist", data_dir=tmp_path / "mine", **SMALL)
         np.testing.assert_array_equal(found.x_train, arrays(seed)[0])
         assert str(folder) in found.source
+    with pytest.raises(DataRequestError, match=f"--data-dir {tmp_path / 'typo'} does not exist or is not a folder"):
+        load_dataset("fashion-mnist", data_dir=tmp_path / "typo", **SMALL)  # not a fallback to the copies above
 
 
 def test_nothing_found_lists_the_folders_and_three_ways_to_get_the_files(tmp_path, isolated_home, monkeypatch):
     monkeypatch.setattr(tfds_source, "network_available", lambda *a, **k: False)
+    (tmp_path / "data").mkdir()
     with pytest.raises(DataError) as info:
         load_dataset("fashion-mnist", data_dir=tmp_path / "data")
     message = str(info.value)
@@ -153,7 +188,7 @@ DEBIAN = Path("/usr/share/datasets/fashion-mnist")
                     "`apt-get install dataset-fashion-mnist` (as root) to check the real files")
 def test_the_real_files_of_the_debian_package(monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_FOLDER", DEBIAN)
-    data = load_dataset("fashion-mnist", source="archive")
+    data = load_dataset("fashion-mnist", source="archive", val_split=0)
     assert data.source == f"archive {DEBIAN} (IDX files)"
     assert data.x_train.shape == (60000, 28, 28, 1) and data.x_test.shape == (10000, 28, 28, 1)
     assert np.bincount(data.y_train).tolist() == [6000] * 10

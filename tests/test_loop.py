@@ -59,8 +59,8 @@ def test_batch_larger_than_the_training_set_is_refused_before_training(tmp_path,
     assert train_cli.main(["--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "10",
                            "--synthetic-test", "10", "--batch-size", "16", "--output-dir", str(run_dir)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "--batch-size 16 is larger than the 10 training images" in err[0]
-    assert "use --batch-size 10 or less" in err[0]
+    assert len(err) == 1 and "--batch-size 16 is larger than the 9 training images" in err[0]  # 1 held out
+    assert "use --batch-size 9 or less" in err[0]
     assert not run_dir.exists()  # nothing was trained, so no run folder is left
 
 

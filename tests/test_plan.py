@@ -74,7 +74,7 @@ def test_randaugment_turns_auto_xla_off_with_a_note_and_is_refused_under_forced_
 
 
 def test_bad_flags_are_refused_before_any_named_file_is_read(tmp_path):
-    with pytest.raises(UsageError, match="--epochs must be >= 1"):
+    with pytest.raises(UsageError, match="--epochs must be a number >= 1 and <= 10,000"):
         check_run(TrainSettings(model=str(tmp_path / "missing.json"), epochs=0))
     with pytest.raises(UsageError, match="missing.json"):
         check_run(TrainSettings(model=str(tmp_path / "missing.json")))

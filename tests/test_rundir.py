@@ -109,3 +109,33 @@ def test_a_run_folder_is_discarded_only_while_it_holds_nothing_but_its_skeleton(
     unused.discard_if_unused()
     used.discard_if_unused()
     assert not unused.path.exists() and used.config_file.is_file()
+
+
+NO_FILES = "has no 'files' of names with 'bytes' and 'sha256'"
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"checkpoints": 5}, "'checkpoints' is 5"),
+    ({"checkpoints": [{"stem": "epoch-0001", "epoch": 1}]}, f"checkpoint 'epoch-0001' {NO_FILES}"),
+    ({"checkpoints": [{"stem": "epoch-0001", "epoch": 1, "files": {"../x": {"bytes": 1, "sha256": "0"}}}]},
+     f"checkpoint 'epoch-0001' {NO_FILES}"),
+    ({"checkpoints": ["epoch-0001"]}, "a checkpoint record without a 'stem' and an 'epoch'"),
+    ({"rows": {"epoch": 1}}, "'rows' is {\"epoch\": 1}"),
+    ({"epochs_done": "2"}, "'epochs_done' is \"2\""),
+    ({"complete": None}, "'complete' is null"),
+])
+def test_a_state_with_fields_of_the_wrong_shape_is_damaged_not_a_traceback(tmp_path, change, problem):
+    """A state.json (and .prev) whose fields have the wrong types stops with one UsageError naming
+    both files; a good state.json.prev is used instead of a damaged state.json."""
+    run = rundir.RunDir(tmp_path)
+    good = rundir.RunState("abc", epochs_done=1, rows=[{"epoch": 1}])
+    run.write_state(good)
+    run.write_state(good)
+    run.state_file.write_text(json.dumps({**good.to_json(), **change}))
+    logged = []
+    assert run.read_state(log=logged.append) == good
+    assert logged == [f"{run.state_file} is damaged (not a run state: {problem}); using state.json.prev (epoch 1)."]
+    run.previous_state_file.write_text(run.state_file.read_text())
+    with pytest.raises(UsageError, match=f"state.json is damaged .not a run state: {problem}.*and so is "
+                                         "state.json.prev .*nothing was trained or deleted"):
+        run.read_state()

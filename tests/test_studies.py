@@ -1,11 +1,12 @@
 """Scaling study and model comparison projects: trials, tables and plots."""
 
 import csv
+import json
 import math
 
 import pytest
 
-from effnet_keras import get_config
+from effnet_keras import get_config, stats
 from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.tuner.space import SpaceError
 from effnet_keras.tuner.studies import compound_phi, study_config, study_points
@@ -46,6 +47,43 @@ def test_study_cli_trials_table_and_plots(tmp_path):
     assert "![accuracy against MACs per dimension](study.png)" in (project / "report.md").read_text()
     assert png_size(project / "study.png") == (825, 550) and png_size(project / "curves.png") == (1320, 495)
     assert "dimension" in [row[0] for row in markdown_rows(out)] and "Report in" in out
+    report = (project / "report.md").read_text()
+    assert "with one repeat no interval can be given" in report and "n/a (1 repeat)" in report
+
+
+def test_repeat_k_of_every_point_shares_seed_k_and_the_report_tests_the_best_against_the_rest(tmp_path):
+    code, out, err = tuner("study", "--base", TINY, "--dimension", "width", "--multipliers", "1.0,1.5", "--repeats",
+                           "2", "--seed", "7", "--directory", str(tmp_path), "--project-name", "s", *TRAINING)
+    assert code == 0, err[-3000:]
+    project = tmp_path / "s"
+    seeds = {trial.name: [json.loads((trial / f"run-{k}" / "config.json").read_text())["settings"]["seed"]
+                          for k in range(2)] for trial in project.glob("trial_*")}
+    assert sorted(seeds.values()) == [[7, 8], [7, 8]]
+    with open(project / "report.csv") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        metrics = [json.loads(p.read_text()) for p in sorted((project / f"trial_{row['trial']}").glob("run-*/metrics.json"))]
+        assert row["n"] == "2" and float(row["val mean %"]) == pytest.approx(
+            50 * sum(m["best_val_accuracy"] for m in metrics))
+        assert float(row["test mean %"]) == pytest.approx(50 * sum(m["test_accuracy"] for m in metrics))
+        low, high = map(float, row["val 95% CI"].split(" to "))
+        assert low - 0.005 <= float(row["val mean %"]) <= high + 0.005  # the interval is printed to 2 decimals
+    assert sorted(r["vs best"].split(" (")[0] for r in rows) in (["best", "not separable"], ["best", "separable"])
+    report = (project / "report.md").read_text()
+    assert "2 per point, paired: repeat k of every point uses seed 7+k" in report and stats.TEST_NAME in report
+
+    first = {p: p.stat().st_mtime_ns for p in project.glob("trial_*/run-*/metrics.json")}
+    code, out, err = tuner("study", "--base", TINY, "--dimension", "width", "--multipliers", "1.0,1.5", "--repeats",
+                           "3", "--seed", "7", "--directory", str(tmp_path), "--project-name", "s", *TRAINING)
+    assert code == 0 and out.count("training repeats up to 3") == 2, err[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in first} == first  # the first two repeats were kept, not retrained
+    with open(project / "report.csv") as f:
+        assert [r["n"] for r in csv.DictReader(f)] == ["3", "3"]
+    for trial in project.glob("trial_*"):
+        runs = [json.loads((trial / f"run-{k}" / "metrics.json").read_text()) for k in range(3)]
+        assert [r["run_dir"][-5:] for r in runs] == ["run-0", "run-1", "run-2"]
+        recorded = json.loads((trial / "trial.json").read_text())["metrics"]["metrics"]["val_accuracy"]
+        assert recorded["observations"][-1]["value"][0] == pytest.approx(sum(r["best_val_accuracy"] for r in runs) / 3)
 
 
 def test_compare_cli_records_cost_speed_latency_and_plots(tmp_path):
@@ -78,6 +116,6 @@ def test_bad_study_and_compare_input_exit_2(tmp_path):
             (["study", "--base", TINY, "--dimension", "height", "--directory", str(tmp_path)], "--dimension height", 2),
             (["compare", "--models", "b0,b0", "--directory", str(tmp_path)], "distinct model names", 2),
             (["compare", "--models", "b9", "--directory", str(tmp_path)], "Unknown variant 'b9'", 2),
-            (["report", str(tmp_path)], "not a tuner project directory", 1)):
+            (["report", str(tmp_path)], "not a tuner project directory", 2)):
         code, _, err = tuner(*args)
         assert code == expected and message in err.strip().splitlines()[-1], (args, err[-500:])

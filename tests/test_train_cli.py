@@ -15,16 +15,17 @@ from helpers import SMALL_DATA, train_py
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "b9"], "Unknown variant 'b9'"),
-    (["--model", "b0", "--resolution", "16"], "below 32 pixels"),
+    (["--model", "b0", "--resolution", "16"], "--resolution 16 is not an integer from 32 to 100,000 pixels"),
+    (["--model", "b0", "--resolution", "1" + "0" * 200], "is not an integer from 32 to 100,000 pixels"),
     (["--model", "simple-cnn", "--width", "2"], "fixed baseline"),
     (["--model", "b0", "--alpha", "1.2"], "missing: --beta, --gamma, --phi"),
     (["--model", "b0", "--weights", "/nonexistent/w.h5"], "no such file"),
     (["--model", "b0", "--augment", "sparkles"], "augmentation policy 'sparkles'"),
-    (["--model", "simple-cnn", "--classes", "3,x"], "--classes '3,x': expected comma-separated labels"),
+    (["--model", "simple-cnn", "--classes", "3,x"], "--classes: synthetic has no class 'x'; its classes are disc,"),
     (["--model", "simple-cnn", "--classes", "3,3"], "give 2 or more distinct labels in 0..9"),
     (["--model", "simple-cnn", "--expected-counts", "5"], "--expected-counts '5': expected TRAIN,TEST"),
-    (["--model", "simple-cnn", "--expected-counts", "any"], "--expected-counts applies to data read from files"),
-    (["--model", "simple-cnn", "--train-images", "0"], "--train-images must be >= 1, got 0"),
+    (["--model", "simple-cnn", "--expected-counts", "any"], "--expected-counts applies to the official CIFAR and"),
+    (["--model", "simple-cnn", "--train-images", "0"], "--train-images must be a number >= 1 and <= 100,000,000"),
     (["--model", "b0", "--gamma", "inf", "--alpha", "1.2", "--beta", "1.1", "--phi", "1"],
      "--gamma must be a finite number > 0, got inf"),
     (["--model", "b0", "--alpha", "1e200", "--beta", "1.1", "--gamma", "1.15", "--phi", "2"],
@@ -33,9 +34,9 @@ from helpers import SMALL_DATA, train_py
      "--phi must be a finite number, got nan"),
     (["--model", "b0", "--scale", "LIST", "--phi", "1"], "expected a JSON object with alpha, beta, gamma"),
     (["--model", "../../escape.json"], "'name' is '../../escape'"),
-    (["--model", "simple-cnn", "--seed", "-1"], "--seed must be >= 0, got -1"),
-    (["--model", "simple-cnn", "--logical-cpus", "-2"], "--logical-cpus must be >= 0, got -2"),
-    (["--model", "simple-cnn", "--progressive-stages", "0"], "--progressive-stages must be >= 1, got 0"),
+    (["--model", "simple-cnn", "--seed", "-1"], "--seed must be a number >= 0 and <= 4,294,967,295, got -1"),
+    (["--model", "simple-cnn", "--logical-cpus", "-2"], "--logical-cpus must be a number >= 0 and <= 1,024, got -2"),
+    (["--model", "simple-cnn", "--progressive-stages", "0"], "--progressive-stages must be a number >= 1 and <= 100"),
     (["--model", "simple-cnn", "--dropout", "1.5"], "--dropout must be a number >= 0 and < 1, got 1.5"),
     (["--model", "b0", "--drop-connect", "1.5"], "--drop-connect must be a number >= 0 and < 1, got 1.5"),
     (["--model", "simple-cnn", "--ema", "5"], "--ema must be a number > 0 and < 1, got 5.0"),
@@ -88,7 +89,7 @@ def test_fashion_mnist_files_train_on_some_classes_and_export_raw_grey_images(tm
                  "--batch-size", "16", "--output-dir", str(run_dir), "--export")
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["image_shape"] == [28, 28, 1] and config["train_images"] == 60
+    assert config["image_shape"] == [28, 28, 1] and config["train_images"] == 54  # 6 of 60 validate
     assert config["class_names"] == ["t-shirt/top", "ankle boot", "sandal"]
     model = keras.models.load_model(run_dir / "model.keras")
     assert model.input.dtype == "uint8" and model.input_shape == (None, 28, 28, 1) and model.output_shape == (None, 3)
@@ -111,7 +112,7 @@ def test_cifar_archive_pickled_by_python3_with_own_counts_trains_with_the_flag(t
     assert sorted(p.name for p in data_dir.iterdir()) == ["cifar-10-python.tar.gz"]  # no cache of refused data
     result = train_py(*args, "--expected-counts", "any", "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["train_images"] == 200
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["train_images"] == 180  # 20 validate
 
 
 def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):

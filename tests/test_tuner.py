@@ -64,6 +64,7 @@ def test_seed_candidates_and_their_tolerance():
     (lambda: grid_space("1.0:1.4:0.0001", "1.0:1.4:0.0001", "1.0:1.4:0.0001"), "--grid spans 64,048,012,001"),
     (lambda: grid_space("1.0:2.0:1e-9", "1.0", "1.0"), "alpha range '1.0:2.0:1e-9' has .* values; use a STEP of at least 0.01"),
     (lambda: grid_space("1.0:nan:0.1", "1.0", "1.0"), "malformed"),
+    (lambda: grid_space("1.0:1e308:1e-300", "1.0", "1.0"), "alpha range .* has over 1,000,000 values"),
 ])
 def test_bad_spaces_are_explained(make, message):
     with pytest.raises(SpaceError, match=message):
@@ -72,16 +73,27 @@ def test_bad_spaces_are_explained(make, message):
 
 @pytest.mark.parametrize("args, message", [
     (["search", "--candidates", ""], "--candidates is empty"),
-    (["search", "--candidates", "seed", "--max-trials", "-1"], "--max-trials must be >= 1, got -1"),
-    (["search", "--candidates", "seed", "--max-trials", "0"], "--max-trials must be >= 1, got 0"),
-    (["search", "--candidates", "seed", "--executions-per-trial", "0"], "--executions-per-trial must be >= 1"),
+    (["search", "--candidates", "seed", "--max-trials", "-1"], "--max-trials must be a number >= 1 and <= 100,000"),
+    (["search", "--candidates", "seed", "--max-trials", "0"], "--max-trials must be a number >= 1"),
+    (["search", "--candidates", "seed", "--repeats", "0"], "--repeats must be a number >= 1 and <= 100, got 0"),
+    (["search", "--candidates", "seed", "--repeats", "1000000"], "--repeats must be a number >= 1 and <= 100"),
+    (["search", "--candidates", "seed", "--objective", "score", "--score-weight", "nan"],
+     "--score-weight must be a number >= -10 and <= 10, got nan"),
+    (["search", "--candidates", "seed", "--score-weight", "inf"], "--score-weight must be a number >= -10"),
+    (["search", "--candidates", "seed", "--tolerance", "inf"], "--tolerance must be a number >= 0 and <= 1, got inf"),
+    (["search", "--candidates", "seed", "--target", "nan"], "--target must be a number > 0"),
+    (["search", "--grid", "1.0:1e308:1e-300", "1.0", "1.0"], "alpha range '1.0:1e308:1e-300' has over 1,000,000"),
+    (["search", "--candidates", "seed", "--epochs", "99999999999999999999999"], "--epochs must be a number >= 1 and"),
+    (["search", "--candidates", "seed", "--project-name", "../../trav"], "--project-name '../../trav' must be a plain"),
+    (["search", "--candidates", "seed", "--project-name", "/abs/path"], "--project-name '/abs/path' must be a plain"),
+    (["compare", "--project-name", ".."], "--project-name '..' must be a plain folder name"),
     (["search", "--candidates", "seed", "--lr", "nan"], "--lr must be a number > 0"),
     (["search", "--candidates", "seed", "--algorithm", "halving", "--reduction", "1"], "--reduction must be >= 2"),
     (["search", "--candidates", "seed", "--algorithm", "halving", "--min-epochs", "5", "--epochs", "2"],
      "--min-epochs must be between 1 and --epochs (2), got 5"),
     (["search", "--candidates", "seed", "--constraint", "step-time", "--strategy", "multiworker"],
      "--constraint step-time times every candidate in this process on one device"),
-    (["search", "--algorithm", "bayes", "--max-trials", "0"], "--max-trials must be >= 1, got 0"),
+    (["search", "--algorithm", "bayes", "--max-trials", "0"], "--max-trials must be a number >= 1"),
     (["search", "--algorithm", "bayes", "--candidates", "seed"], "it takes no --candidates"),
     (["search", "--algorithm", "bayes", "--constraint", "step-time"], "and not --constraint step-time"),
     (["search", "--algorithm", "bayes", "--constraint", "measured", "--target", "50", "--base", TINY, *TRAINING],
@@ -136,7 +148,7 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     with open(project / "results.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and [r["index"] for r in rows] == ["1", "2", "3"]
-    vals = [float(r["best_val_accuracy"]) for r in rows]
+    vals = [float(r["val mean %"]) for r in rows]
     assert vals == sorted(vals, reverse=True)
     for r in rows:
         assert float(r["alpha*beta^2*gamma^2"]) == pytest.approx(

@@ -199,9 +199,11 @@ def _read_members(location: Location, names: tuple[str, ...]) -> dict[str, tuple
     return blobs
 
 
-_MAX_BYTES_PER_IMAGE = 3200
-"""Bytes one image takes at most in an official batch file: 3072 pixels, its label(s) and, in
-the python format, its pickled file name (the official files hold about 3104)."""
+_MAX_BYTES_PER_IMAGE = 2 * _PIXELS + 128
+"""Bytes one image may take in a batch file of official size: its 3072 pixels at up to 2 bytes
+each (pickle protocol 2 from Python 3 stores bytes as latin-1 text in UTF-8, where each byte of
+0x80 or more takes 2; Python 2 and protocols 3-5 store 1), plus 128 for its label(s), pickled
+file name and framing (the official files hold about 3104 bytes per image)."""
 
 
 def _check_size(layout: Layout, name: str, size: int, where: str) -> None:

@@ -64,6 +64,11 @@ class DataError(ValueError):
     """A data set could not be found, read or validated; the message says what to do."""
 
 
+class DataRequestError(DataError):
+    """The data cannot serve what the arguments ask (more images than there are, a split left
+    empty, a --data-dir that does not exist): bad input, which commands report with exit code 2."""
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     """What a data set is, before any file is read.
@@ -103,7 +108,14 @@ ALIASES = {"cifar10-3": ("cifar10", (3, 4, 5))}
 """Names for a data set narrowed to some classes: cifar10-3 is cat, deer, dog of CIFAR-10."""
 
 DATASETS = tuple(sorted([*SPECS, *ALIASES]))
-"""Every name `load_dataset` takes."""
+"""Every fixed name `load_dataset` takes (besides folder:PATH and tfds:NAME)."""
+FOLDER_PREFIX, TFDS_PREFIX = "folder:", "tfds:"
+DATASET_FORMS = (f"{', '.join(DATASETS)}, folder:PATH (a folder of class folders of images) or tfds:NAME (a TFDS "
+                 f"image classification set prepared in --data-dir)")
+IMAGE_SIZE_RANGE = (4, 2048)
+"""Smallest and largest --image-size side (pixels)."""
+DEFAULT_IMAGE_SIZE = 32
+"""Height and width (pixels) folder images, and TFDS images of no fixed size, are resized to by default."""
 LABEL_MODES = ("fine", "coarse")
 
 
@@ -143,30 +155,40 @@ class Selection:
         """The images of the kept classes (in their original order) and their new labels."""
         if self.classes is None:
             return images, labels
-        new_label = np.full(num_classes_of(self.spec.name, self.label_mode), -1, np.int64)
+        new_label = np.full(len(self.spec.class_names[self.label_mode]), -1, np.int64)
         new_label[list(self.classes)] = np.arange(len(self.classes))
         keep = new_label[labels] >= 0
         return images[keep], new_label[labels[keep]]
 
 
-def select_dataset(name: str, label_mode: str = "fine", classes: Sequence[int] | None = None,
-                   expected_counts: tuple[int, int] | str | None = None) -> Selection:
-    """Check `name` (one of DATASETS), `label_mode`, `classes` (source labels to keep, relabelled
-    0..k-1 in this order; at least 2, distinct) and `expected_counts` ((train, test) images, "any",
-    or None for the official counts; only for data read from files) without reading any data;
-    raise DataError saying what to change."""
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}.")
-    base, alias_classes = ALIASES.get(name, (name, None))
-    spec = SPECS[base]
+def select_dataset(name: str, label_mode: str = "fine", classes: Sequence[int | str] | None = None,
+                   expected_counts: tuple[int, int] | str | None = None, image_size: tuple[int, int] | None = None,
+                   data_dir: str | os.PathLike | None = None) -> Selection:
+    """Check `name` (one of DATASETS, folder:PATH or tfds:NAME), `label_mode`, `classes` (source
+    labels or class names to keep, relabelled 0..k-1 in this order; at least 2, distinct),
+    `expected_counts` ((train, test) images, "any", or None for the official counts; only for the
+    official files) and `image_size` ((height, width) that folder images, and TFDS images of no
+    fixed size, are resized to) without reading any image; a folder's class folders and a TFDS
+    set's info (in `data_dir`) are read for their class names. Raise DataError saying what to change."""
+    if name.startswith((FOLDER_PREFIX, TFDS_PREFIX)):
+        base, alias_classes, spec = name, None, _named_spec(name, image_size, data_dir)
+    elif name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose {DATASET_FORMS}.")
+    elif image_size is not None:
+        raise DataError(f"--image-size applies to folder:PATH and tfds:NAME data sets; {name} has its own image size "
+                        f"(the model resizes to --resolution).")
+    else:
+        base, alias_classes = ALIASES.get(name, (name, None))
+        spec = SPECS[base]
     if label_mode not in spec.class_names:
         raise DataError(
             f"label_mode={label_mode!r} is invalid for {name}: use 'fine', or 'coarse' with "
             f"cifar100 (its 20 super-classes)."
         )
     if expected_counts is not None and spec.official_counts is None:
-        raise DataError(f"--expected-counts applies to data read from files; {name} is generated with "
-                        f"--synthetic-train and --synthetic-test images.")
+        raise DataError(f"--expected-counts applies to the official CIFAR and Fashion-MNIST files; {name} "
+                        + ("is generated with --synthetic-train and --synthetic-test images." if name == "synthetic"
+                           else "holds the images it has."))
     if expected_counts not in (None, "any") and not (
             isinstance(expected_counts, tuple) and len(expected_counts) == 2
             and all(isinstance(n, int) and n >= 1 for n in expected_counts)):
@@ -179,8 +201,12 @@ def select_dataset(name: str, label_mode: str = "fine", classes: Sequence[int] |
         )
     if classes is None:
         return Selection(name, spec, label_mode, alias_classes, expected_counts)
-    count = num_classes_of(base, label_mode)
-    classes = tuple(classes)
+    names = spec.class_names[label_mode]
+    unknown = [c for c in classes if isinstance(c, str) and c not in names]
+    if unknown:
+        raise DataError(f"--classes: {name} has no class {unknown[0]!r}; its classes are {', '.join(names)}.")
+    count = len(names)
+    classes = tuple(names.index(c) if isinstance(c, str) else c for c in classes)
     if (len(classes) < 2 or len(set(classes)) != len(classes)
             or not all(isinstance(c, (int, np.integer)) and 0 <= c < count for c in classes)):
         raise DataError(
@@ -190,14 +216,53 @@ def select_dataset(name: str, label_mode: str = "fine", classes: Sequence[int] |
     return Selection(name, spec, label_mode, tuple(int(c) for c in classes), expected_counts)
 
 
-def parse_classes(text: str | None) -> tuple[int, ...] | None:
-    """`--classes 3,4,5` -> (3, 4, 5); None stays None. Raises DataError for anything else."""
+def _named_spec(name: str, image_size: tuple[int, int] | None, data_dir: str | os.PathLike | None) -> DatasetSpec:
+    """The DatasetSpec of folder:PATH (class folder names, RGB images of `image_size`) or tfds:NAME
+    (from its TFDS info in `data_dir`)."""
+    from effnet_keras.data import folder, tfds_source  # both build on this module
+
+    if name.startswith(TFDS_PREFIX):
+        return tfds_source.named_spec(name[len(TFDS_PREFIX):], image_size, data_dir)
+    path = name[len(FOLDER_PREFIX):]
+    if not path:
+        raise DataError(f"--dataset {name!r}: give the folder, e.g. folder:photos or folder:/data/photos.")
+    height, width = image_size or (DEFAULT_IMAGE_SIZE,) * 2
+    return DatasetSpec(name, (height, width, 3), {"fine": folder.class_names_of(path)})
+
+
+def dataset_slug(name: str) -> str:
+    """`name` as part of a file name: folder:/data/photos -> photos, tfds:oxford_flowers102 ->
+    oxford_flowers102, others as they are."""
+    if name.startswith(FOLDER_PREFIX):
+        return Path(name[len(FOLDER_PREFIX):].rstrip("/\\")).expanduser().resolve().name or "folder"
+    return name.removeprefix(TFDS_PREFIX).replace("/", "-")
+
+
+def parse_classes(text: str | None) -> tuple[int | str, ...] | None:
+    """`--classes 3,4,5` -> (3, 4, 5); `--classes cat,dog` -> ("cat", "dog") (class names, checked by
+    `select_dataset`); None stays None. Raises DataError for an empty part."""
     if text is None:
         return None
+    parts = [part.strip() for part in text.split(",")]
+    if not all(parts):
+        raise DataError(f"--classes {text!r}: expected comma-separated labels or class names, e.g. 3,4,5 or cat,dog.")
+    return tuple(int(part) if part.isdigit() else part for part in parts)
+
+
+def parse_image_size(text: str | None) -> tuple[int, int] | None:
+    """`--image-size 64` -> (64, 64); `--image-size 48,64` -> (48, 64) (height, width); None stays
+    None. Raises DataError unless each side is a whole number in IMAGE_SIZE_RANGE."""
+    if text is None:
+        return None
+    low, high = IMAGE_SIZE_RANGE
     try:
-        return tuple(int(part) for part in text.split(","))
+        sides = tuple(int(part) for part in str(text).split(","))
     except ValueError:
-        raise DataError(f"--classes {text!r}: expected comma-separated labels, e.g. 3,4,5.") from None
+        sides = ()
+    if len(sides) not in (1, 2) or not all(low <= side <= high for side in sides):
+        raise DataError(f"--image-size {text!r}: expected H or H,W in pixels, each from {low} to {high}, e.g. 64 "
+                        f"or 48,64.")
+    return (sides * 2)[:2]
 
 
 def parse_expected_counts(text: str | None) -> tuple[int, int] | str | None:
@@ -217,12 +282,25 @@ def parse_expected_counts(text: str | None) -> tuple[int, int] | str | None:
     return train, test
 
 
+@dataclass(frozen=True)
+class FileDecoding:
+    """How a data set of image files was decoded: the `resize` policy; `streamed` when its splits
+    hold file paths [N] (str) that the pipeline decodes, not images; `skipped`: undecodable files
+    left out (--skip-bad-images)."""
+
+    resize: str
+    streamed: bool = False
+    skipped: tuple[str, ...] = ()
+
+
 @dataclass
 class Dataset:
     """A data set in host memory.
 
-    Images are uint8 arrays [N, *image_shape] (0..255), labels int64 arrays [N] in
-    0..num_classes-1. Without a validation split, `x_val`/`y_val` are the test split itself.
+    Images are uint8 arrays [N, *image_shape] (0..255), or file paths [N] when `decoding.streamed`;
+    labels int64 arrays [N] in
+    0..num_classes-1. `x_val`/`y_val` are held out of the training images, unless
+    `selected_on_test`: then they are the test split itself (`load_dataset(val_split=0)`).
     """
 
     name: str
@@ -235,10 +313,17 @@ class Dataset:
     y_val: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
+    selected_on_test: bool = False
+    decoding: FileDecoding | None = None
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    @property
+    def pipeline_decoding(self) -> tuple[tuple[int, int, int], str] | None:
+        """`make_pipeline`'s `decoding`: (image_shape, resize) when the splits are file paths, else None."""
+        return (self.image_shape, self.decoding.resize) if self.decoding and self.decoding.streamed else None
 
 
 def batch_shape(image_shape: Sequence[int]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from effnet_keras.data.spec import SPECS, SYNTHETIC_CLASSES, DataError
+from effnet_keras.data.spec import SPECS, SYNTHETIC_CLASSES, DataRequestError
 
 _SIZE, _, _CHANNELS = SPECS["synthetic"].image_shape
 
@@ -21,7 +21,7 @@ def make_synthetic(
     classes as balanced as N allows. The same seed gives the same arrays; train and test are
     drawn independently."""
     if n_train < 1 or n_test < 1:
-        raise DataError(
+        raise DataRequestError(
             f"synthetic sizes must be positive, got {n_train} train and {n_test} test images."
         )
     x_train, y_train = _generate(n_train, np.random.default_rng([seed, 0]))

@@ -28,16 +28,22 @@ BLOCK_TYPES = ("mbconv", "fused")
 FAMILIES = ("v1", "v2")
 PREPROCESSING = ("normalization", "imagenet", "minus_one_to_one")
 MIN_RESOLUTION = 32
+MAX_RESOLUTION = 100_000
+"""Largest image side; larger ones overflow the size estimate before it can refuse them."""
+MAX_COEFFICIENT = 10_000
+"""Largest width or depth coefficient (B7: 2.0 and 3.1); larger ones overflow before the size check."""
 ACTIVATIONS = ("swish", "silu", "relu", "relu6", "gelu", "elu", "selu", "hard_swish", "hard_silu", "mish", "leaky_relu",
                "tanh", "sigmoid")
 """Keras activation names a config may use (EfficientNet: swish)."""
 
 
 def resolution_problem(value: Any) -> str | None:
-    """Why `value` is no usable image size (an integer >= MIN_RESOLUTION pixels); None when it is."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= MIN_RESOLUTION:
+    """Why `value` is no usable image size (an integer from MIN_RESOLUTION to MAX_RESOLUTION pixels);
+    None when it is."""
+    if isinstance(value, int) and not isinstance(value, bool) and MIN_RESOLUTION <= value <= MAX_RESOLUTION:
         return None
-    return f"{value!r} is not an integer >= {MIN_RESOLUTION} pixels; up-sample smaller images"
+    return (f"{value!r} is not an integer from {MIN_RESOLUTION} to {MAX_RESOLUTION:,} pixels; up-sample smaller "
+            "images")
 
 REQUIRED_KEYS = (
     "name",
@@ -169,13 +175,14 @@ def get_config(name: str) -> dict:
     }
 
 
-def _require_number(config: Mapping, key: str, where: str, *, minimum: float, inclusive: bool) -> None:
+def _require_number(config: Mapping, key: str, where: str, *, minimum: float, inclusive: bool,
+                    maximum: float | None = None) -> None:
     value = config[key]
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
-        ok = value >= minimum if inclusive else value > minimum
+        ok = (value >= minimum if inclusive else value > minimum) and (maximum is None or value <= maximum)
     if not ok:
-        bound = f">= {minimum}" if inclusive else f"> {minimum}"
+        bound = (f">= {minimum}" if inclusive else f"> {minimum}") + (f" and <= {maximum}" if maximum else "")
         raise ValueError(f"Invalid config: {where}{key!r} is {value!r}; allowed values: a number {bound}.")
 
 
@@ -220,7 +227,7 @@ def validate_config(config: Mapping[str, Any]) -> dict:
     _require_choice(config, "preprocessing", PREPROCESSING)
     _require_choice(config, "activation", ACTIVATIONS)
     for key in ("width", "depth"):
-        _require_number(config, key, "", minimum=0, inclusive=False)
+        _require_number(config, key, "", minimum=0, inclusive=False, maximum=MAX_COEFFICIENT)
     for key in ("resolution", "train_resolution"):
         if problem := resolution_problem(config[key]):
             raise ValueError(f"Invalid config: {key!r}: {problem}.")

@@ -3,8 +3,12 @@
 The SavedModel's `serving_default` (and `serve`) signature takes `images`: uint8 `[batch, H, W, C]`
 (H, W, C = the run's `image_shape`: 32, 32, 3 for CIFAR, 28, 28, 1 for Fashion-MNIST; batch any
 size) and returns `probabilities`: float32 `[batch, num_classes]`. Casting, resizing, grey to three
-channels and normalisation are inside the model. `labels.txt` beside it holds one class name per
-line, in label order, and `export-manifest.json` lists every file and folder of the export.
+channels and normalisation are inside the model. A second signature, `serving_bytes`, takes
+`image_bytes`: tf.string `[batch]` of encoded JPEG, PNG, BMP or GIF files (TF Serving's usual image
+input), decodes and resizes them in the graph as training decoded image files
+(`effnet_keras.data.graph_images`), and returns the same `probabilities`. `labels.txt` beside it
+holds one class name per line, in label order, and `export-manifest.json` lists every file (with
+its size and SHA-256) and folder of the export with the run's `image_shape` and `resize` policy.
 
 Verification reloads the SavedModel with `tf.saved_model.load` in a fresh Python process that
 never imports `effnet_keras` and compares its outputs with the Keras model's on a fixed batch of
@@ -12,8 +16,8 @@ random images. Both sides run on the CPU, so the check can run beside a training
 the GPU and does not depend on GPU kernel choices (TF32, cuDNN algorithms). The export is written
 to a staging directory next to OUT_DIR and moved into place only once it has passed, so a failed
 export leaves any previous export at OUT_DIR, and the run directory, untouched. An existing OUT_DIR
-is replaced only when it is empty or holds exactly what its manifest lists: an export never
-deletes a file it did not write.
+is replaced only when it is empty or holds exactly what its manifest lists, each file with the
+checksum recorded there: an export never deletes a file it did not write, nor one edited since.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from effnet_keras.training.rundir import RunDir
+from effnet_keras.training.rundir import RunDir, file_record
 
 #: Max abs difference allowed between the SavedModel's and the Keras model's probabilities, per
 #: training precision. The check itself runs the same graph on both sides and measures 0.0 on CPU
@@ -44,6 +48,8 @@ TOLERANCES = {"float32": 1e-5, "mixed_float16": 5e-3, "mixed_bfloat16": 3e-2}
 MANIFEST = "export-manifest.json"
 SIGNATURE = "serving_default"
 INPUT_NAME = "images"
+BYTES_SIGNATURE = "serving_bytes"
+BYTES_INPUT_NAME = "image_bytes"
 OUTPUT_NAME = "probabilities"
 VERIFY_IMAGES = 8
 VERIFY_SEED = 0
@@ -58,7 +64,8 @@ import numpy as np
 import tensorflow as tf
 
 export_dir, images_path, result_path = sys.argv[1:4]
-fn = tf.saved_model.load(export_dir).signatures[%(signature)r]
+signatures = tf.saved_model.load(export_dir).signatures
+fn, from_bytes = signatures[%(signature)r], signatures[%(bytes_signature)r]
 inputs = fn.structured_input_signature[1]
 outputs = fn.structured_outputs
 images = np.load(images_path)
@@ -73,6 +80,10 @@ except (ValueError, TypeError, tf.errors.InvalidArgumentError):
     pass
 else:
     raise AssertionError("the signature accepted images of another size")
+encoded = tf.stack([tf.io.encode_png(image) for image in images])
+(bytes_output,) = from_bytes.structured_outputs
+decoded = from_bytes(**{%(bytes_input)r: encoded})[bytes_output].numpy()
+assert np.array_equal(decoded, batch), f"{%(bytes_signature)r} differs from {%(signature)r} on PNG files of the same images"
 assert "effnet_keras" not in sys.modules, "the SavedModel reload imported effnet_keras"
 np.savez(result_path + ".npz", batch=batch, single=single)
 
@@ -81,17 +92,21 @@ def spec(s):
     return {"shape": s.shape.as_list(), "dtype": s.dtype.name}
 
 
+def describe(fn):
+    return {"inputs": {k: spec(v) for k, v in fn.structured_input_signature[1].items()},
+            "outputs": {k: spec(v) for k, v in fn.structured_outputs.items()}}
+
+
 with open(result_path, "w") as f:
-    json.dump({"inputs": {k: spec(v) for k, v in inputs.items()},
-               "outputs": {k: spec(v) for k, v in outputs.items()}}, f)
-""" % {"signature": SIGNATURE}
+    json.dump({name: describe(signatures[name]) for name in (%(signature)r, %(bytes_signature)r)}, f)
+""" % {"signature": SIGNATURE, "bytes_signature": BYTES_SIGNATURE, "bytes_input": BYTES_INPUT_NAME}
 
 
 class ExportError(RuntimeError, ValueError):
     """An export that cannot be made or did not reproduce the Keras model, with what to do about it."""
 
 
-def _read_run(run_dir: Path) -> dict[str, Any]:
+def read_run(run_dir: Path) -> dict[str, Any]:
     """Check RUN_DIR holds model.keras and a usable config.json; return the config."""
     if not run_dir.is_dir():
         raise ExportError(f"Run directory {run_dir} does not exist. Pass the directory a training run wrote "
@@ -131,13 +146,21 @@ def _read_run(run_dir: Path) -> dict[str, Any]:
     return config
 
 
+def resize_policy(config: dict[str, Any]) -> str:
+    """The resize policy a run decoded its image files with (config.json "decoding"); "squash" for runs
+    of arrays (built-in data sets, recorded before policies existed), whose images need none."""
+    return (config.get("decoding") or {}).get("resize", "squash")
+
+
 def _data_set_labels(settings: Any) -> list[str] | None:
     """The class names, in label order, of the data set that recorded `settings` select (--dataset,
-    --label-mode, --classes); None when they do not name one."""
+    --label-mode, --classes); None when they do not name a fixed one (folder:PATH and tfds:NAME
+    class names were read from the data, and config.json is their record)."""
+    from effnet_keras.data.spec import FOLDER_PREFIX, TFDS_PREFIX
     from effnet_keras.training.errors import UsageError
     from effnet_keras.training.settings import TrainSettings, dataset_selection
 
-    if not isinstance(settings, dict):
+    if not isinstance(settings, dict) or str(settings.get("dataset")).startswith((FOLDER_PREFIX, TFDS_PREFIX)):
         return None
     known = {f.name for f in dataclasses.fields(TrainSettings)}
     try:
@@ -159,17 +182,38 @@ def _tree(folder: Path) -> list[str]:
     return sorted(found)
 
 
+def _listing(folder: Path) -> dict[str, Any]:
+    """What an export in `folder` holds, for its manifest: every folder, and every file with its size
+    and SHA-256."""
+    paths = _tree(folder)
+    return {"folders": [p for p in paths if (folder / p).is_dir()],
+            "files": {p: file_record(folder / p) for p in paths if not (folder / p).is_dir()}}
+
+
 def _check_replaceable(out_dir: Path) -> None:
-    """Refuse an OUT_DIR holding anything its export manifest does not list (anything at all without one)."""
+    """Refuse an OUT_DIR holding anything an earlier export did not write as it is: an entry its
+    manifest does not list, a link, or a file whose size or SHA-256 differs from the manifest's
+    (anything at all without a manifest with checksums). Nothing is deleted unless this passes."""
     try:
-        listed = set(json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))["files"])
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        folders, files = set(manifest["folders"]), dict(manifest["files"])
     except (OSError, ValueError, KeyError, TypeError):
-        listed = set()
-    foreign = [path for path in _tree(out_dir) if path not in listed]
+        folders, files = set(), {}
+
+    def written(path: str) -> bool:
+        full = out_dir / path
+        if full.is_symlink():
+            return False
+        if full.is_dir():
+            return path in folders
+        return (path == MANIFEST and bool(files)) or files.get(path) == file_record(full)
+
+    foreign = [path for path in _tree(out_dir) if not written(path)]
     if foreign:
         shown = ", ".join(foreign[:10]) + (f" and {len(foreign) - 10} more" if len(foreign) > 10 else "")
-        raise ExportError(f"OUT_DIR {out_dir} holds files no earlier export wrote (not in its {MANIFEST}): "
-                          f"{shown}. Exporting would delete them; move them away or pass a new or empty directory.")
+        raise ExportError(f"OUT_DIR {out_dir} holds files no earlier export wrote (not in its {MANIFEST}, or not "
+                          f"matching the SHA-256 recorded there): {shown}. Exporting would delete them; move them "
+                          "away or pass a new or empty directory.")
 
 
 def _prepare_out_dir(out_dir: Path, run_dir: Path) -> Path:
@@ -191,7 +235,8 @@ def _prepare_out_dir(out_dir: Path, run_dir: Path) -> Path:
                           "(`python -m effnet_keras export RUN_DIR OUT_DIR`).") from e
 
 
-def _load_model(path: Path):
+def load_model(path: Path):
+    """The Keras model saved at `path`, uncompiled; ExportError saying why it cannot be loaded."""
     import keras
 
     try:
@@ -201,7 +246,7 @@ def _load_model(path: Path):
                           "training CLI; retrain or restore it from checkpoints/.") from e
 
 
-def _check_model(model, image_shape: tuple[int, int, int], num_classes: int) -> None:
+def check_model(model, image_shape: tuple[int, int, int], num_classes: int) -> None:
     """The model must take one [batch, H, W, C] image input and give [batch, num_classes] outputs."""
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         raise ExportError(f"The model has {len(model.inputs)} inputs and {len(model.outputs)} outputs; the export "
@@ -217,18 +262,23 @@ def _check_model(model, image_shape: tuple[int, int, int], num_classes: int) -> 
 
 
 def _signature_spec(image_shape: tuple[int, int, int], num_classes: int) -> dict[str, Any]:
-    """The serving signature as JSON: input and output names with shape and dtype."""
-    return {"inputs": {INPUT_NAME: {"shape": [None, *image_shape], "dtype": "uint8"}},
-            "outputs": {OUTPUT_NAME: {"shape": [None, num_classes], "dtype": "float32"}}}
+    """The serving signatures as JSON: signature name -> input and output names with shape and dtype."""
+    outputs = {OUTPUT_NAME: {"shape": [None, num_classes], "dtype": "float32"}}
+    return {SIGNATURE: {"inputs": {INPUT_NAME: {"shape": [None, *image_shape], "dtype": "uint8"}}, "outputs": outputs},
+            BYTES_SIGNATURE: {"inputs": {BYTES_INPUT_NAME: {"shape": [None], "dtype": "string"}}, "outputs": outputs}}
 
 
-def _write_saved_model(model, path: Path, image_shape: tuple[int, int, int]) -> None:
+def _write_saved_model(model, path: Path, image_shape: tuple[int, int, int], resize: str) -> None:
     """Write a SavedModel whose serving signature maps uint8 `images` [batch, *image_shape] to float32
-    `probabilities`. Images of another shape fail TensorFlow's shape check (signature functions do
-    not check shapes themselves, and the model's resizing would accept them). A batch of 0 images
-    gives [0, num_classes] without running the model (TensorFlow's fused CPU kernels fail on it)."""
+    `probabilities`, and whose `serving_bytes` signature maps encoded images (tf.string [batch]),
+    decoded and resized with policy `resize`, to the same. Images of another shape fail TensorFlow's
+    shape check (signature functions do not check shapes themselves, and the model's resizing would
+    accept them). A batch of 0 images gives [0, num_classes] without running the model (TensorFlow's
+    fused CPU kernels fail on it)."""
     import keras
     import tensorflow as tf
+
+    from effnet_keras.data.graph_images import decode_image_graph
 
     input_dtype, num_classes = model.inputs[0].dtype, model.outputs[0].shape[-1]
 
@@ -243,11 +293,18 @@ def _write_saved_model(model, path: Path, image_shape: tuple[int, int, int]) -> 
 
         return {OUTPUT_NAME: tf.cond(tf.shape(images)[0] > 0, predict, nothing)}
 
+    def serve_bytes(image_bytes):
+        images = tf.map_fn(lambda data: decode_image_graph(data, image_shape, resize), image_bytes,
+                           fn_output_signature=tf.TensorSpec(image_shape, tf.uint8))
+        return serve(images)
+
     archive = keras.export.ExportArchive()
     archive.track(model)
     # The first endpoint is also written as `serving_default`.
     archive.add_endpoint("serve", serve, input_signature=[
         tf.TensorSpec((None, *image_shape), tf.uint8, name=INPUT_NAME)])
+    archive.add_endpoint(BYTES_SIGNATURE, serve_bytes, input_signature=[
+        tf.TensorSpec((None,), tf.string, name=BYTES_INPUT_NAME)])
     # Inference only: leaving out the custom-gradient functions halves the export time.
     archive.write_out(str(path), options=tf.saved_model.SaveOptions(experimental_custom_gradients=False),
                       verbose=False)
@@ -258,10 +315,12 @@ def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float,
     """Reload `export_dir` in a fresh process without effnet_keras and compare it with `model`.
 
     Runs the `serving_default` signature on VERIFY_IMAGES random uint8 images `[8, H, W, C]`
-    (`image_shape`, default the model's input shape; and on the first alone) and `model.predict`
-    on the same images, both on the CPU. Returns `{"signature": {...}, "max_abs_diff": float}`;
-    raises ExportError when the reload fails, the signature is not uint8 `[None, H, W, C]` ->
-    float32 `[None, num_classes]`, or the max abs difference of the probabilities exceeds `tolerance`.
+    (`image_shape`, default the model's input shape; and on the first alone), `serving_bytes` on
+    the same images as PNG files (it must give the same probabilities) and `model.predict` on the
+    same images, all on the CPU. Returns `{"signature": {...}, "max_abs_diff": float}`; raises
+    ExportError when the reload fails, the signatures are not uint8 `[None, H, W, C]` and string
+    `[None]` -> float32 `[None, num_classes]`, or the max abs difference of the probabilities exceeds
+    `tolerance`.
     """
     import tensorflow as tf
 
@@ -292,13 +351,13 @@ def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float,
             batch, single = arrays["batch"], arrays["single"]
     want = _signature_spec(image_shape, expected.shape[-1])
     if signature != want:
-        raise ExportError(f"The reloaded {SIGNATURE!r} signature is {signature}, expected {want}.")
+        raise ExportError(f"The reloaded signatures are {signature}, expected {want}.")
     diff = float(max(np.abs(batch - expected).max(), np.abs(single - expected[:1]).max()))
     if not diff <= tolerance:
         raise ExportError(f"The SavedModel at {export_dir} does not reproduce the Keras model: max abs difference "
                           f"of the probabilities {diff:.3g} > tolerance {tolerance:g}. Do not serve it; report "
                           "this with the run's config.json.")
-    return {"signature": {SIGNATURE: signature}, "max_abs_diff": diff}
+    return {"signature": signature, "max_abs_diff": diff}
 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
@@ -306,28 +365,30 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
     """Export RUN_DIR/model.keras as a SavedModel in `out_dir` (default RUN_DIR/export), with labels.txt.
 
     Signature `serving_default`: `images` uint8 `[None, H, W, C]` -> `probabilities` float32
-    `[None, num_classes]`, (H, W, C) = config.json `image_shape`. With `verify`, the export must reload in a
+    `[None, num_classes]`, (H, W, C) = config.json `image_shape`; `serving_bytes`: `image_bytes`
+    string `[None]` (encoded files, decoded as training did) -> the same. With `verify`, the export must reload in a
     fresh process without effnet_keras and match the Keras model within TOLERANCES[precision].
     An existing export at `out_dir` is replaced only by one that passed, and only when `out_dir` holds
-    nothing but what its MANIFEST lists (ExportError naming the other files otherwise). Returns
-    `{"path", "labels", "precision", "signature", "verified", "max_abs_diff", "tolerance", "ok"}`
-    (`max_abs_diff` and `ok` None when not verified, `ok` True when verified: any failure raises
-    ExportError instead, never touching the run's files).
+    nothing but what its MANIFEST lists, with matching checksums (ExportError naming the other files
+    otherwise). Returns `{"path", "labels", "precision", "signature", "verified", "max_abs_diff",
+    "tolerance", "ok"}` (`max_abs_diff` and `ok` None when not verified; `ok`: `max_abs_diff` within
+    `tolerance`, which verification enforces: a failure raises ExportError, never touching the run's files).
     """
     run = Path(run_dir).resolve()
-    config = _read_run(run)
+    config = read_run(run)
     out = Path(out_dir).resolve() if out_dir is not None else run / "export"
     names, shape, precision = config["class_names"], tuple(config["image_shape"]), config["precision"]
+    resize = resize_policy(config)
 
     staging = _prepare_out_dir(out, run)
     try:
-        model = _load_model(RunDir(run).model_file)
-        _check_model(model, shape, len(names))
-        _write_saved_model(model, staging, shape)
+        model = load_model(RunDir(run).model_file)
+        check_model(model, shape, len(names))
+        _write_saved_model(model, staging, shape, resize)
         (staging / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
         checked = verify_export(staging, model, tolerance=TOLERANCES[precision], image_shape=shape) if verify else {}
-        (staging / MANIFEST).write_text(json.dumps({"files": sorted([*_tree(staging), MANIFEST])}, indent=2),
-                                        encoding="utf-8")
+        manifest = {**_listing(staging), "image_shape": list(shape), "resize": resize}
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if out.exists():
             _check_replaceable(out)  # again: files may have appeared while the export ran
             old = _sibling(out, "old")
@@ -340,10 +401,10 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
         raise ExportError(f"Cannot write the export to {out}: {e}. Pass a writable OUT_DIR.") from e
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    signature = checked.get("signature", {SIGNATURE: _signature_spec(shape, len(names))})
+    signature = checked.get("signature", _signature_spec(shape, len(names)))
     return {"path": str(out), "labels": str(out / "labels.txt"), "precision": precision, "signature": signature,
             "verified": verify, "max_abs_diff": checked.get("max_abs_diff"), "tolerance": TOLERANCES[precision],
-            "ok": True if verify else None}
+            "ok": None if not verify else checked["max_abs_diff"] <= TOLERANCES[precision]}
 
 
 def _run_export_command(args: argparse.Namespace) -> int:
@@ -358,7 +419,9 @@ def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
         "export", help="write a run's model as a TensorFlow SavedModel serving raw uint8 images",
         description="Export RUN_DIR/model.keras as a TensorFlow SavedModel: signature serving_default takes "
                     "uint8 images [batch, H, W, C] of the run's raw image shape and returns float32 probabilities "
-                    "[batch, classes]; labels.txt lists the class names. Prints a JSON summary.")
+                    "[batch, classes]; signature serving_bytes takes encoded JPEG/PNG/BMP/GIF files (string "
+                    "[batch], input image_bytes) and decodes and resizes them in the graph as training did; "
+                    "labels.txt lists the class names. Prints a JSON summary.")
     parser.add_argument("run_dir", metavar="RUN_DIR", help="training run directory (model.keras, config.json)")
     parser.add_argument("out_dir", metavar="OUT_DIR", nargs="?", default=None,
                         help="where to write the SavedModel (default: RUN_DIR/export)")

@@ -26,6 +26,7 @@ from effnet_keras.training.augment import build_augmenter, grey_to_rgb, resize_l
 from effnet_keras.models.baselines import build_baseline
 from effnet_keras.models.builder import build_model, head_dtype
 from effnet_keras.data import Dataset, load_dataset, make_pipeline
+from effnet_keras.data.spec import dataset_slug
 from effnet_keras.models.flops import count_macs
 from effnet_keras.tables import markdown_table
 from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
@@ -182,7 +183,7 @@ def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, Ru
     """Choose the run directory, take its lock (held until `held` closes) and read its state: a new
     one, or the saved one cut back to its newest checkpoint that verifies."""
     s = plan.settings
-    run = choose_run_dir(s.output_dir, s.runs_root, f"{plan.model.name}-{s.dataset}", s.fingerprint(), s.restart,
+    run = choose_run_dir(s.output_dir, s.runs_root, f"{plan.model.name}-{dataset_slug(s.dataset)}", s.fingerprint(), s.restart,
                          log)
     if not run.path.exists():
         held.callback(run.discard_if_unused)  # runs after the lock is released
@@ -242,7 +243,9 @@ def run_record(plan: RunPlan, built: Built) -> dict:
         "model_config": plan.model.config, "resolution": plan.model.resolution, "image_shape": data.image_shape,
         "stages": [dataclasses.asdict(st) for st in plan.stages], "dataset": data.name, "data_source": data.source,
         "class_names": data.class_names, "num_classes": data.num_classes, "train_images": len(data.x_train),
-        "val_images": len(data.x_val), "precision": plan.precision, "strategy": type(built.strategy).__name__,
+        "decoding": dataclasses.asdict(data.decoding) if data.decoding else None,
+        "val_images": len(data.x_val), "test_images": len(data.x_test), "selected_on": selected_on(data),
+        "precision": plan.precision, "strategy": type(built.strategy).__name__,
         "replicas": built.strategy.num_replicas_in_sync, "jit_compile": plan.jit, "augment": plan.augment, "learning_rate": built.lr,
         "recipe": dataclasses.asdict(plan.recipe), "steps_per_epoch": built.steps, "params": built.params,
         "macs": built.macs, "versions": _versions(), "device": _device_info(plan.device)}
@@ -252,8 +255,10 @@ def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=pr
     """Train the stages not yet done, recording every epoch; TrainingError when the loss diverges."""
     s, model, data = plan.settings, plan.model, built.data
     train_ds = one_hot_batches(make_pipeline(data.x_train, data.y_train, s.batch_size, training=True, seed=s.seed,
-                                             drop_remainder=True).repeat(), data.num_classes)
-    val_ds = one_hot_batches(make_pipeline(data.x_val, data.y_val, s.batch_size, training=False), data.num_classes)
+                                             drop_remainder=True, decoding=data.pipeline_decoding).repeat(),
+                               data.num_classes)
+    val_ds = one_hot_batches(make_pipeline(data.x_val, data.y_val, s.batch_size, training=False,
+                                           decoding=data.pipeline_decoding), data.num_classes)
     recorder = RunRecorder(run, state, built.classifier, built.serving, s.batch_size, built.steps,
                            f"{model.name} on {data.name}")
     for stage in plan.stages:
@@ -288,19 +293,21 @@ def fit_stages(plan: RunPlan, run: RunDir, state: RunState, built: Built, log=pr
 
 
 def finish(plan: RunPlan, run: RunDir, state: RunState, built: Built) -> dict:
-    """Evaluate the best model on the test split, write metrics.json and mark the run complete."""
+    """Evaluate the model of the best validation epoch once on the test split, write metrics.json and
+    mark the run complete."""
     data = built.data
     best = keras.models.load_model(run.model_file)
     best.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     _, test_accuracy = best.evaluate(make_pipeline(data.x_test, data.y_test, plan.settings.batch_size,
-                                                   training=False), verbose=0)
+                                                   training=False, decoding=data.pipeline_decoding), verbose=0)
     rows = state.rows
     timed = [r for r in rows if not r.get("includes_tracing")] or rows  # see RunRecorder
     metrics = {
         "model": plan.model.name, "dataset": data.name, "resolution": plan.model.resolution, "epochs": len(rows),
         "best_val_accuracy": state.best_val_accuracy, "best_epoch": state.best_epoch,
         "final_val_accuracy": rows[-1].get("val_accuracy"), "best_train_accuracy": max(r["accuracy"] for r in rows),
-        "test_accuracy": float(test_accuracy), "params": built.params, "macs": built.macs,
+        "test_accuracy": float(test_accuracy), "selected_on": selected_on(data), "train_images": len(data.x_train),
+        "val_images": len(data.x_val), "test_images": len(data.x_test), "params": built.params, "macs": built.macs,
         "mean_step_ms": float(np.mean([r["step_ms"] for r in timed])),
         "images_per_second": float(np.mean([r["images_per_second"] for r in timed])),
         "train_wall_seconds": float(sum(r["epoch_seconds"] for r in rows)),
@@ -310,6 +317,11 @@ def finish(plan: RunPlan, run: RunDir, state: RunState, built: Built) -> dict:
     state.complete = True
     run.write_state(state)
     return metrics
+
+
+def selected_on(data: Dataset) -> str:
+    """What chose the best epoch: "validation" (held out of the training images) or "test" (--val-split 0)."""
+    return "test" if data.selected_on_test else "validation"
 
 
 def summary_table(metrics: dict) -> str:

@@ -83,15 +83,17 @@ def plot_bars(labels: Sequence[str], values: Sequence[float], path: str | Path, 
     return _save(fig, ax, path, title, xlabel, ylabel)
 
 
-def plot_lines(groups: Mapping[str, Sequence[tuple[float, float]]], path: str | Path, title: str, xlabel: str,
+def plot_lines(groups: Mapping[str, Sequence[tuple]], path: str | Path, title: str, xlabel: str,
                ylabel: str, logx: bool = False, connect: bool = True,
                note: tuple[str, float, float] | None = None) -> Path:
-    """One marked line (or, not `connect`, a scatter) per group of (x, y) points, sorted by x (e.g.
-    accuracy against MACs); `note` writes a (label, x, y) beside that point."""
+    """One marked line (or, not `connect`, a scatter) per group of (x, y) or (x, y, error) points,
+    sorted by x (e.g. accuracy against MACs); an error (None: none) is drawn as a +/- bar, e.g. the
+    half-width of a 95% interval. `note` writes a (label, x, y) beside that point."""
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
     for label, points in groups.items():
-        xs, ys = zip(*sorted(points))
-        ax.plot(xs, ys, "-o" if connect else "o", label=label, markersize=5 if connect else 7, alpha=1 if connect else 0.8)
+        xs, ys, errors = zip(*(p if len(p) == 3 else (*p, None) for p in sorted(points, key=lambda p: p[:2])))
+        ax.errorbar(xs, ys, yerr=_bars(errors), fmt="-o" if connect else "o", label=label,
+                    markersize=5 if connect else 7, alpha=1 if connect else 0.8, capsize=3)
     if note:
         ax.annotate(note[0], note[1:], textcoords="offset points", xytext=(6, 6), fontsize=9)
     if logx:
@@ -99,16 +101,24 @@ def plot_lines(groups: Mapping[str, Sequence[tuple[float, float]]], path: str | 
     return _save(fig, ax, path, title, xlabel, ylabel, legend=True)
 
 
-def plot_points(points: Sequence[tuple[str, float, float]], path: str | Path, title: str, xlabel: str, ylabel: str,
+def plot_points(points: Sequence[tuple], path: str | Path, title: str, xlabel: str, ylabel: str,
                 logx: bool = False) -> Path:
-    """A labelled scatter: one (label, x, y) point per model."""
+    """A labelled scatter: one (label, x, y) or (label, x, y, error) point per model; the error (None:
+    none) is drawn as a +/- bar."""
     fig, ax = plt.subplots(figsize=(7.5, 5), dpi=110)
-    for label, x, y in points:
-        ax.scatter([x], [y], s=40)
+    for label, x, y, *error in points:
+        ax.errorbar([x], [y], yerr=_bars(error[:1]), fmt="o", markersize=6, capsize=3)
         ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 5), fontsize=9)
     if logx:
         _log_x(ax)
     return _save(fig, ax, path, title, xlabel, ylabel)
+
+
+def _bars(errors: Sequence[float | None]) -> list[float] | None:
+    """Error-bar half-lengths for matplotlib (None where unknown, drawn as none), or None for no bars."""
+    if all(e is None for e in errors):
+        return None
+    return [0.0 if e is None else e for e in errors]
 
 
 def plot_histories(histories: Mapping[str, Sequence[Mapping[str, float]]], path: str | Path, title: str) -> Path:
@@ -122,3 +132,24 @@ def plot_histories(histories: Mapping[str, Sequence[Mapping[str, float]]], path:
     _epoch_axis(ax_acc, "Validation accuracy", "accuracy (%)")
     ax_acc.legend(fontsize=8)
     return _save_figure(fig, path, title)
+
+
+def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: str | Path, title: str) -> Path:
+    """A confusion matrix as a heat map: rows true classes, columns predicted ones, each cell's count
+    written on it; `matrix` [classes, classes] of image counts."""
+    size = max(5.0, 0.55 * len(class_names) + 2.5)
+    fig, ax = plt.subplots(figsize=(size + 1, size), dpi=110)
+    shown = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(shown, ax=ax, label="images")
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, count in enumerate(row):
+            ax.annotate(str(count), (j, i), ha="center", va="center", fontsize=8,
+                        color="white" if count > peak / 2 else "black")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
+    ax.set_yticks(ticks, class_names)
+    ax.set_title(title, fontsize=11)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    return _write(fig, path)

@@ -95,7 +95,43 @@ def _load_state(path: Path) -> RunState:
         raise ValueError(f"not valid JSON: {e}") from None
     if not isinstance(state, dict) or not STATE_KEYS <= state.keys():
         raise ValueError("not a run state")
+    problem = _state_problem(state)
+    if problem:
+        raise ValueError(f"not a run state: {problem}")
     return RunState.from_json(state)
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _record_problem(record: Any) -> str | None:
+    """Why a checkpoint record of a state is unusable (see `save_checkpoint`), or None."""
+    if not isinstance(record, dict) or not isinstance(record.get("stem"), str) or not _whole(record.get("epoch")):
+        return "a checkpoint record without a 'stem' and an 'epoch'"
+    files = record.get("files")
+    if not isinstance(files, dict) or not all(
+            isinstance(name, str) and "/" not in name and isinstance(f, dict) and _whole(f.get("bytes"))
+            and isinstance(f.get("sha256"), str) for name, f in files.items()):
+        return f"checkpoint {record['stem']!r} has no 'files' of names with 'bytes' and 'sha256'"
+    return None
+
+
+def _state_problem(state: dict) -> str | None:
+    """The first field of a state.json with a wrong type or shape, said in words; None when all fit."""
+    fields_ok = {"fingerprint": isinstance(state["fingerprint"], str), "epochs_done": _whole(state["epochs_done"]),
+                 "complete": isinstance(state["complete"], bool),
+                 "rows": isinstance(state["rows"], list) and all(
+                     isinstance(r, dict) and _whole(r.get("epoch")) for r in state["rows"]),
+                 "checkpoints": isinstance(state.get("checkpoints", []), list),
+                 "run_id": isinstance(state.get("run_id", ""), str),
+                 "checkpoint": isinstance(state.get("checkpoint"), (str, type(None))),
+                 "best_epoch": state.get("best_epoch") is None or _whole(state["best_epoch"]),
+                 "best_val_accuracy": isinstance(state.get("best_val_accuracy", 0.0), (int, float))}
+    for key, ok in fields_ok.items():
+        if not ok:
+            return f"{key!r} is {json.dumps(state[key])[:60]}"
+    return next(filter(None, map(_record_problem, state.get("checkpoints", []))), None)
 
 
 @contextlib.contextmanager
@@ -254,7 +290,8 @@ def choose_run_dir(output_dir: str | None, runs_root: str, prefix: str, fingerpr
     return RunDir(Path(runs_root) / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}")
 
 
-def _file_record(path: Path) -> dict:
+def file_record(path: Path) -> dict:
+    """{"bytes": size, "sha256": hex digest} of the file at `path`, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -277,7 +314,7 @@ def save_checkpoint(folder: Path, epoch: int, classifier: keras.Model, optimizer
     with open(tmp, "wb") as f:
         np.savez(f, **store)
     commit(tmp, moments)
-    return {"stem": stem, "epoch": epoch, "files": {p.name: _file_record(p) for p in (weights, moments)}}
+    return {"stem": stem, "epoch": epoch, "files": {p.name: file_record(p) for p in (weights, moments)}}
 
 
 def checkpoint_problem(folder: Path, checkpoint: dict) -> str | None:
@@ -286,7 +323,7 @@ def checkpoint_problem(folder: Path, checkpoint: dict) -> str | None:
         kind = name.split(".")[1]  # weights or optimizer
         if not (folder / name).is_file():
             return f"{kind} file missing"
-        got = _file_record(folder / name)
+        got = file_record(folder / name)
         if got != want:
             return f"{kind} file {'truncated' if got['bytes'] < want['bytes'] else 'damaged'} (checksum mismatch)"
     return None

@@ -5,17 +5,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from effnet_keras.training import runtime
 from effnet_keras.training.augment import policy_parts
 from effnet_keras.training.errors import UsageError
+from effnet_keras.training.limits import check_ranges
 from effnet_keras.models.baselines import BASELINES
-from effnet_keras.models.configs import MIN_RESOLUTION, resolution_problem
+from effnet_keras.models.configs import resolution_problem
 from effnet_keras.models.size import MAX_ACTIVATION_GIB, MAX_PARAMS
-from effnet_keras.data import DATASETS, DataError, Selection, parse_classes, parse_expected_counts, select_dataset
+from effnet_keras.data import DataError, Selection, parse_classes, parse_expected_counts, select_dataset
+from effnet_keras.data.images import RESIZE_POLICIES
+from effnet_keras.data.spec import FOLDER_PREFIX, TFDS_PREFIX, parse_image_size
+from effnet_keras.data.loader import DEFAULT_VAL_SPLIT, check_val_split
 from effnet_keras.training.recipe import SCHEDULES, Recipe, choose_recipe, customised
 
 
@@ -31,13 +34,18 @@ class TrainSettings:
     dataset: str = "synthetic"
     data_dir: str | None = None
     source: str = "auto"
-    val_split: float | None = None
+    val_split: float = DEFAULT_VAL_SPLIT
     label_mode: str = "fine"
     synthetic_train: int = 5000
     synthetic_test: int = 1000
     train_images: int | None = None
     classes: str | None = None
     expected_counts: str | None = None
+    image_size: str | None = None
+    resize: str | None = None
+    skip_bad_images: bool = False
+    stream: bool = False
+    in_memory_limit_gib: float | None = None
     alpha: float | None = None
     beta: float | None = None
     gamma: float | None = None
@@ -86,10 +94,13 @@ class TrainSettings:
 
     def fingerprint(self) -> str:
         """Hash of the settings that define the run (not where it is written, whether to restart, or
-        `stop_epoch`: a run stopped early continues under a later stop)."""
+        `stop_epoch`: a run stopped early continues under a later stop). Fields at their default are
+        left out, so a later version that adds a flag still resumes the runs of an earlier one."""
+        defaults = TrainSettings()
+        ignored = ("output_dir", "runs_root", "restart", "export", "max_params", "max_activation_gib", "stop_epoch",
+                   "stream", "in_memory_limit_gib")
         defining = {k: v for k, v in dataclasses.asdict(self).items()
-                    if k not in ("output_dir", "runs_root", "restart", "export", "max_params", "max_activation_gib",
-                                 "stop_epoch")}
+                    if k not in ignored and v != getattr(defaults, k)}
         return hashlib.sha256(json.dumps(defining, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -112,16 +123,18 @@ def augment_policy(s: TrainSettings) -> str:
 
 
 def dataset_arguments(s: TrainSettings) -> dict[str, Any]:
-    """The keyword arguments of `load_dataset` that the data flags of `s` give (--classes and
-    --expected-counts parsed); UsageError for unparsable ones."""
+    """The keyword arguments of `load_dataset` that the data flags of `s` give (--classes,
+    --expected-counts and --image-size parsed); UsageError for unparsable ones."""
     try:
         classes, expected_counts = parse_classes(s.classes), parse_expected_counts(s.expected_counts)
+        image_size = parse_image_size(s.image_size)
     except DataError as e:
         raise UsageError(str(e)) from None
     return {"name": s.dataset, "source": s.source, "data_dir": s.data_dir, "val_split": s.val_split,
             "label_mode": s.label_mode, "seed": s.seed, "synthetic_train": s.synthetic_train,
             "synthetic_test": s.synthetic_test, "classes": classes, "expected_counts": expected_counts,
-            "train_images": s.train_images}
+            "train_images": s.train_images, "image_size": image_size, "resize": s.resize or "squash",
+            "skip_bad_images": s.skip_bad_images, "stream": s.stream, "memory_limit_gib": s.in_memory_limit_gib}
 
 
 def dataset_selection(s: TrainSettings) -> Selection:
@@ -129,59 +142,40 @@ def dataset_selection(s: TrainSettings) -> Selection:
     UsageError saying what to change."""
     args = dataset_arguments(s)
     try:
-        return select_dataset(args["name"], args["label_mode"], args["classes"], args["expected_counts"])
+        return select_dataset(args["name"], args["label_mode"], args["classes"], args["expected_counts"],
+                              args["image_size"], args["data_dir"])
     except DataError as e:
         raise UsageError(str(e)) from None
 
 
 def _check_recipe(r: Recipe) -> None:
     """UsageError naming the flag when a recipe number is out of its range."""
-    ranges = (("--lr", r.lr, 0, None, False), ("--weight-decay", r.weight_decay, 0, None, True),
-              ("--warmup-epochs", r.warmup_epochs, 0, None, True), ("--label-smoothing", r.label_smoothing, 0, 1, True),
-              ("--bn-momentum", r.bn_momentum, 0, 1, True), ("--decay-rate", r.decay_rate, 0, 1, False),
-              ("--decay-epochs", r.decay_epochs, 0, None, False))
     if r.schedule not in SCHEDULES:
         raise UsageError(f"Unknown schedule {r.schedule!r}; allowed values: {', '.join(SCHEDULES)}.")
-    check_ranges(ranges)
-
-
-def check_ranges(ranges) -> None:
-    """UsageError for the first (flag, value, low, high, low_inclusive) whose set value is out of range."""
-    for flag, value, low, high, inclusive in ranges:
-        if value is None:
-            continue
-        ok = math.isfinite(value) and (value >= low if inclusive else value > low) and (high is None or value < high)
-        if not ok:
-            bound = f"{'>=' if inclusive else '>'} {low}" + (f" and < {high}" if high is not None else "")
-            raise UsageError(f"{flag} must be a number {bound}, got {value}.")
+    check_ranges((("--lr", r.lr), ("--weight-decay", r.weight_decay), ("--warmup-epochs", r.warmup_epochs),
+                  ("--label-smoothing", r.label_smoothing), ("--bn-momentum", r.bn_momentum),
+                  ("--decay-rate", r.decay_rate), ("--decay-epochs", r.decay_epochs)))
 
 
 def check_settings(s: TrainSettings) -> None:
     """Every check of `s` that reads no file and touches no device: names, ranges and combinations of
     the flags; UsageError with what to change. (`inputs.read_inputs` checks the files they name.)"""
-    if s.dataset not in DATASETS:
-        raise UsageError(f"Unknown dataset {s.dataset!r}; allowed values: {', '.join(DATASETS)}.")
     dataset_selection(s)
-    for name, value, low in (("--epochs", s.epochs, 1), ("--batch-size", s.batch_size, 1), ("--seed", s.seed, 0),
-                             ("--logical-cpus", s.logical_cpus, 0), ("--progressive-stages", s.progressive_stages, 1)):
-        if value < low:
-            raise UsageError(f"{name} must be >= {low}, got {value}.")
-    if s.seed >= 2**32:
-        raise UsageError(f"--seed must be < 2**32, got {s.seed}.")
-    check_ranges((("--dropout", s.dropout, 0, 1, True), ("--drop-connect", s.drop_connect, 0, 1, True),
-                  ("--ema", s.ema, 0, 1, False), ("--max-params", s.max_params, 0, None, False),
-                  ("--max-activation-gib", s.max_activation_gib, 0, None, False)))
+    _check_folder_flags(s)
+    check_ranges((("--epochs", s.epochs), ("--batch-size", s.batch_size), ("--seed", s.seed),
+                  ("--logical-cpus", s.logical_cpus), ("--progressive-stages", s.progressive_stages),
+                  ("--steps-per-epoch", s.steps_per_epoch), ("--train-images", s.train_images),
+                  ("--synthetic-train", s.synthetic_train), ("--synthetic-test", s.synthetic_test),
+                  ("--dropout", s.dropout), ("--drop-connect", s.drop_connect), ("--ema", s.ema),
+                  ("--max-params", s.max_params), ("--max-activation-gib", s.max_activation_gib)))
     if s.stop_epoch is not None and not 1 <= s.stop_epoch <= s.epochs:
         raise UsageError(f"--stop-epoch must be between 1 and --epochs ({s.epochs}), got {s.stop_epoch}.")
-    if s.steps_per_epoch is not None and s.steps_per_epoch < 1:
-        raise UsageError(f"--steps-per-epoch must be >= 1, got {s.steps_per_epoch}.")
-    if s.train_images is not None and s.train_images < 1:
-        raise UsageError(f"--train-images must be >= 1, got {s.train_images}.")
-    if s.val_split is not None and not 0 < s.val_split < 1:
-        raise UsageError(f"--val-split must be a fraction in (0, 1), got {s.val_split}.")
-    if s.resolution is not None and resolution_problem(s.resolution):
-        raise UsageError(f"--resolution {s.resolution} is below {MIN_RESOLUTION} pixels; use {MIN_RESOLUTION} or "
-                         "more (smaller images are up-sampled inside the model).")
+    try:
+        check_val_split(s.val_split)
+    except DataError as e:
+        raise UsageError(f"--{e}".replace("val_split", "val-split", 1)) from None
+    if s.resolution is not None and (problem := resolution_problem(s.resolution)):
+        raise UsageError(f"--resolution {problem} (inside the model).")
     if is_baseline(s) and any(v is not None for v in (s.alpha, s.beta, s.gamma, s.phi, s.base, s.scale, s.width,
                                                       s.depth, s.weights)):
         raise UsageError(f"--model {s.model} is a fixed baseline: scaling flags and --weights apply to "
@@ -194,6 +188,20 @@ def check_settings(s: TrainSettings) -> None:
         runtime.resolve_jit(s.jit_compile, "cpu")
     except ValueError as e:
         raise UsageError(str(e)) from None
+
+
+def _check_folder_flags(s: TrainSettings) -> None:
+    """UsageError for an image-file flag that does not apply to --dataset or is out of range."""
+    if s.resize is not None and s.resize not in RESIZE_POLICIES:
+        raise UsageError(f"--resize {s.resize!r}: choose one of {', '.join(RESIZE_POLICIES)}.")
+    check_ranges((("--in-memory-limit-gib", s.in_memory_limit_gib),))
+    folder_only = {"--skip-bad-images": s.skip_bad_images, "--stream": s.stream,
+                   "--in-memory-limit-gib": s.in_memory_limit_gib is not None}
+    given = [flag for flag, value in folder_only.items() if value]
+    if given and not s.dataset.startswith(FOLDER_PREFIX):
+        raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --dataset folder:PATH only.")
+    if s.resize is not None and not s.dataset.startswith((FOLDER_PREFIX, TFDS_PREFIX)):
+        raise UsageError(f"--resize applies to folder:PATH and tfds:NAME data sets; {s.dataset} has its own image size.")
 
 
 def is_baseline(s: TrainSettings) -> bool:

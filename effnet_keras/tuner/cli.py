@@ -5,6 +5,7 @@
   compare  models side by side (EfficientNet, EfficientNetV2, ResNet152, a plain CNN)
   report   tables and plots of any project directory
   scale    step 2: best.json scaled up by phi (~2^phi MACs)
+  verdicts the reproduction's questions judged from its projects (make reproduce)
 
 Every project resumes when its command is run again and can be spread over machines with
 KerasTuner's chief/worker variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/_PORT).
@@ -19,7 +20,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
+from effnet_keras.data import DataRequestError
+from effnet_keras.data.spec import dataset_slug
 from effnet_keras.training.errors import UsageError
+from effnet_keras.training.limits import allowed, check_ranges
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.rundir import exclusive_lock
 from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection
@@ -85,6 +89,8 @@ def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, 
             load_shared(**dataset_arguments(settings))
         tuner = make(len(dataset_selection(settings).class_names))
         print(f"{tuner.planned} trials planned; project {tuner.project_dir}", flush=True)
+        if not os.environ.get("KERASTUNER_ORACLE_IP"):
+            tuner.top_up()
         tuner.search()
         if chief:
             return 0
@@ -92,6 +98,15 @@ def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, 
     print(report["markdown"])
     print(f"\nReport in {tuner.project_dir}: {', '.join(report['files'])}")
     return 0
+
+
+def _project_name(args: argparse.Namespace) -> str | None:
+    """--project-name, which must be a plain folder name so the project stays inside --directory."""
+    name = args.project_name
+    if name is not None and (name in ("", ".", "..") or any(sep in name for sep in ("/", "\\", os.sep))):
+        raise UsageError(f"--project-name {name!r} must be a plain folder name (no '/', '\\', '.' or '..'): the "
+                         f"project lives in --directory {args.directory}; choose the folder with --directory.")
+    return name
 
 
 def _coefficients(args: argparse.Namespace) -> tuple[float, float, float]:
@@ -135,12 +150,12 @@ def _search(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args, model=args.base)
     kwargs = {"target": args.target, "tolerance": args.tolerance, "constraint": args.constraint}
-    if args.max_trials is not None and args.max_trials < 1:
-        raise UsageError(f"--max-trials must be >= 1, got {args.max_trials}.")
+    check_ranges((("--max-trials", args.max_trials), ("--target", args.target), ("--tolerance", args.tolerance),
+                  ("--score-weight", args.score_weight)))
     algorithm = _algorithm(args, settings)
     space = (candidate_space(args.candidates, **kwargs) if args.candidates is not None
              else grid_space(*args.grid, **kwargs))
-    name = args.project_name or f"search-{Path(args.base).stem}-{settings.dataset}"
+    name = _project_name(args) or f"search-{Path(args.base).stem}-{dataset_slug(settings.dataset)}"
     return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_search(
         space, settings, args.base, directory=args.directory, project_name=name, objective=args.objective,
         max_trials=args.max_trials, executions=args.executions_per_trial, score_weight=args.score_weight,
@@ -148,14 +163,20 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _study(args: argparse.Namespace) -> int:
+    from effnet_keras.models.scaling import cost_ratio
     from effnet_keras.tuner.studies import DIMENSIONS, make_study
 
     settings = settings_from_args(args, model=args.base)
     dimensions = list(DIMENSIONS) if args.dimension == "all" else args.dimension.split(",")
-    name = args.project_name or f"study-{Path(args.base).stem}-{settings.dataset}-{args.dimension.replace(',', '+')}"
+    multipliers, coefficients = _numbers(args.multipliers), _coefficients(args)
+    check_ranges([*(("--multipliers", m) for m in multipliers), *zip(("--alpha", "--beta", "--gamma"), coefficients)])
+    if "compound" in dimensions and cost_ratio(*coefficients) <= 1:
+        raise UsageError(f"--alpha, --beta, --gamma {', '.join(f'{c:g}' for c in coefficients)}: compound scaling "
+                         "needs alpha * beta^2 * gamma^2 > 1 (the cost must grow with phi), e.g. 1.2, 1.1, 1.15.")
+    name = _project_name(args) or f"study-{Path(args.base).stem}-{dataset_slug(settings.dataset)}-{args.dimension.replace(',', '+')}"
     return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_study(
-        settings, args.base, dimensions, _numbers(args.multipliers), _coefficients(args), directory=args.directory,
-        project_name=name, executions=args.executions_per_trial))
+        settings, args.base, dimensions, multipliers, coefficients, directory=args.directory, project_name=name,
+        executions=args.executions_per_trial))
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -163,9 +184,11 @@ def _compare(args: argparse.Namespace) -> int:
 
     settings = settings_from_args(args)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
-    name = args.project_name or f"compare-{settings.dataset}"
+    latency_batches = _numbers(args.latency_batches, int)
+    check_ranges(("--latency-batches", b) for b in latency_batches)
+    name = _project_name(args) or f"compare-{dataset_slug(settings.dataset)}"
     return _run_project(settings, models, Path(args.directory, name), lambda n: make_compare(
-        settings, models, _numbers(args.latency_batches, int), directory=args.directory, project_name=name,
+        settings, models, latency_batches, directory=args.directory, project_name=name,
         executions=args.executions_per_trial))
 
 
@@ -178,10 +201,19 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _verdicts(args: argparse.Namespace) -> int:
+    from effnet_keras.tuner.verdicts import write_verdicts
+
+    print(write_verdicts(args.directory))
+    print(f"Verdicts in {Path(args.directory, 'verdicts.md')}")
+    return 0
+
+
 def _scale(args: argparse.Namespace) -> int:
     from effnet_keras.tuner.report import report_table
     from effnet_keras.tuner.scale import parse_phis, scale_table
 
+    check_ranges((("--classes", args.classes),))
     try:
         rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes,
                            write_configs=args.write_configs)
@@ -197,7 +229,10 @@ def _scale(args: argparse.Namespace) -> int:
 def _project_arguments(p: argparse.ArgumentParser, default_name: str) -> None:
     p.add_argument("--directory", default="tuning", help="shared directory of the projects")
     p.add_argument("--project-name", help=f"default: {default_name}")
-    p.add_argument("--executions-per-trial", type=int, default=1, help="training runs per trial (seeds), averaged")
+    p.add_argument("--repeats", "--executions-per-trial", dest="executions_per_trial", type=int, default=1,
+                   help="training runs per point (KerasTuner's executions per trial); repeat k of every point uses "
+                   "seed --seed+k, so points are compared repeat by repeat. Reports give n, mean, sd and a 95%% "
+                   "interval per point and test the best point against each other; 1 repeat gives no interval")
     add_training_arguments(p)
 
 
@@ -214,8 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("--grid", nargs=3, metavar=("ALPHA", "BETA", "GAMMA"), default=[DEFAULT_RANGE] * 3,
                        help="START:STOP:STEP ranges")
     space.add_argument("--candidates", help="'a,b,g;a,b,g;...', or 'seed' for the seed study's six points")
-    s.add_argument("--target", type=float, default=2.0, help="cost multiple N of one phi step")
-    s.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the cost ratio")
+    s.add_argument("--target", type=float, default=2.0, help="cost multiple N of one phi step (> 0, <= 1,000)")
+    s.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the cost ratio (0 to 1)")
     s.add_argument("--constraint", choices=CONSTRAINTS, default="formula",
                    help="formula: alpha*beta^2*gamma^2; measured: counted MACs over the base's; step-time: "
                    "measured training step time over the base's on this device (cached in the project)")
@@ -228,9 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "to eta times its epochs")
     s.add_argument("--objective", choices=("accuracy", "score"), default="accuracy",
                    help="score: val_accuracy * (measured ratio / target)^score-weight (MnasNet)")
-    s.add_argument("--score-weight", type=float, default=-0.07)
+    s.add_argument("--score-weight", type=float, default=-0.07, help="exponent w of --objective score "
+                   f"({allowed('--score-weight')})")
     s.add_argument("--max-trials", type=int, help="grid, halving: the first N feasible points (default: all); "
-                   "bayes: proposals (default: 10)")
+                   f"bayes: proposals (default: 10); {allowed('--max-trials')}")
     _project_arguments(s, "search-<base>-<dataset>")
     s.set_defaults(run=_search)
 
@@ -238,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--base", default="b0", help="base variant or config JSON")
     st.add_argument("--resolution", type=int, help="base resolution in pixels (default: the base's own)")
     st.add_argument("--dimension", default="all", help="width, depth, resolution, compound (comma-separated) or all")
-    st.add_argument("--multipliers", default="1.0,1.2,1.4,1.6,1.8,2.0", help="scale factors of the dimension")
+    st.add_argument("--multipliers", default="1.0,1.2,1.4,1.6,1.8,2.0",
+                    help="scale factors of the dimension (> 0, <= 100)")
     # Own dests: these coefficients drive the compound points, not every trial's training settings.
     st.add_argument("--alpha", dest="study_alpha", type=float, default=1.2, help="compound: depth factor per phi")
     st.add_argument("--beta", dest="study_beta", type=float, default=1.1, help="compound: width factor per phi")
@@ -253,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--models", default="b0,b3,v2-b0,v2-s,resnet152,simple-cnn",
                    help="comma-separated variants, config JSON files, resnet152, simple-cnn")
     c.add_argument("--resolution", type=int, help="force one resolution for every model (default: each its own)")
-    c.add_argument("--latency-batches", default="1,256", help="batch sizes of the inference-latency measurement")
+    c.add_argument("--latency-batches", default="1,256", help="batch sizes of the inference-latency measurement "
+                   f"({allowed('--latency-batches')})")
     _project_arguments(c, "compare-<dataset>")
     c.set_defaults(run=_compare)
 
@@ -261,10 +299,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("directory", help="DIRECTORY/PROJECT_NAME of a search, study or compare")
     r.set_defaults(run=_report)
 
+    v = commands.add_parser("verdicts", help="judge the reproduction's five questions from its projects",
+                            description="Judge observations 2 and 3, the scale-up, the seed's grid and V1 against V2 "
+                            "from DIRECTORY/{study,search,scale-up,compare} (the projects `make reproduce` writes) by "
+                            "paired tests on test accuracy; writes DIRECTORY/verdicts.md.")
+    v.add_argument("directory", help="the --directory of the reproduction's projects, e.g. runs/reproduce")
+    v.set_defaults(run=_verdicts)
+
     sc = commands.add_parser("scale", help="step 2: scale best.json up by phi", formatter_class=defaults)
     sc.add_argument("best", help="best.json written by a search's report")
-    sc.add_argument("--phi", default="1..7", help="range 1..7 or list 1,2,4")
-    sc.add_argument("--classes", type=int, default=10, help="classifier outputs")
+    sc.add_argument("--phi", default="1..7", help=f"range 1..7 or list 1,2,4 (each {allowed('--phi')})")
+    sc.add_argument("--classes", type=int, default=10, help=f"classifier outputs ({allowed('--classes')})")
     sc.add_argument("--write-configs", metavar="DIR", help="also write each scaled config as DIR/phi<N>.json")
     sc.set_defaults(run=_scale)
     return parser
@@ -274,9 +319,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def run() -> int:
-        if getattr(args, "executions_per_trial", 1) < 1:
-            raise UsageError(f"--executions-per-trial must be >= 1, got {args.executions_per_trial}.")
+        check_ranges((("--repeats", getattr(args, "executions_per_trial", None)),))
         return args.run(args)
 
     return run_cli(run, "finished trials and completed epochs are kept",
-                   usage_errors=(UsageError, SpaceError))
+                   usage_errors=(UsageError, SpaceError, DataRequestError))

@@ -1,50 +1,76 @@
 """Reports of tuner projects: Markdown and CSV tables beside PNG plots, for a search, a study or a
-comparison. `write_report(project_dir)` picks the kind from the project's oracle state."""
+comparison. `write_report(project_dir)` picks the kind from the project's oracle state.
+
+Every report starts with what produced it (data, counts, epochs, repeats and seeds, recipe, command,
+dates, versions, machine, wall time). Per point it shows, over the point's repeats, n, mean,
+standard deviation and 95% t-interval of validation and test accuracy, and whether the best point
+is separable from it (`stats.TEST_NAME`); plots draw the intervals as error bars.
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime
 import json
+import math
+import shlex
 from pathlib import Path
 from typing import Sequence
 
-from effnet_keras import tables
+from effnet_keras import stats, tables
 from effnet_keras.models.configs import load_config
 from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
+from effnet_keras.training.errors import UsageError
 from effnet_keras.training.rundir import RunDir
-from effnet_keras.tuner.trials import read_project
+from effnet_keras.tuner.trials import read_project, repeat_metrics
 
+ACCURACY_COLUMNS = ("n", "train acc %", "val mean %", "val sd", "val 95% CI", "test mean %", "test sd",
+                    "test 95% CI", "vs best")
 SEARCH_COLUMNS = ("index", "alpha", "beta", "gamma", "alpha*beta^2*gamma^2", "measured MAC ratio", "step-time ratio",
-                  "rung", "epochs", "best_train_accuracy", "best_val_accuracy", "score", "params", "MACs", "step ms",
-                  "trial")
-STUDY_COLUMNS = ("dimension", "multiplier", "width", "depth", "resolution", "params", "MACs", "best_train_accuracy",
-                 "best_val_accuracy", "step ms", "trial")
-COMPARE_COLUMNS = ("model", "resolution", "params", "MACs", "best_val_accuracy", "test_accuracy", "step ms",
-                   "images/s", "epoch s")
-PERCENT = ("best_train_accuracy", "best_val_accuracy", "test_accuracy")
+                  "rung", "epochs", *ACCURACY_COLUMNS, "score", "params", "MACs", "step ms", "trial")
+STUDY_COLUMNS = ("dimension", "multiplier", "width", "depth", "resolution", "params", "MACs", *ACCURACY_COLUMNS,
+                 "step ms", "trial")
+COMPARE_COLUMNS = ("model", "resolution", "params", "MACs", *ACCURACY_COLUMNS, "step ms", "images/s", "epoch s")
+FORMATS = {
+    "alpha": "{:g}", "beta": "{:g}", "gamma": "{:g}", "multiplier": "{:g}", "phi": "{:g}", "2^phi": "{:g}",
+    "alpha*beta^2*gamma^2": "{:.3f}", "measured MAC ratio": "{:.3f}", "step-time ratio": "{:.3f}",
+    "MAC ratio": "{:.3f}", "width": "{:.3f}", "depth": "{:.3f}", "score": "{:.4f}",
+    "train acc %": "{:.2f}", "val mean %": "{:.2f}", "val sd": "{:.2f}", "test mean %": "{:.2f}", "test sd": "{:.2f}",
+    "step ms": "{:.1f}", "images/s": "{:.1f}", "epoch s": "{:.1f}",
+}
+"""One number format per column (floats of other columns: latency columns 3 decimals, else 4 digits)."""
+
+
+def _cell(key: str, value) -> str:
+    if value is None or isinstance(value, str):
+        return value or ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "n/a"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return FORMATS.get(key, "{:.3f}" if key.startswith("latency") else "{:.4g}").format(value)
 
 
 def report_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
-    """A Markdown table of `rows` with the given columns; accuracies in %, counts with separators."""
-    def cell(key, value):
-        if key in PERCENT and isinstance(value, float):
-            return f"{100 * value:.2f}%"
-        if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10_000:
-            return f"{value:,}"
-        return f"{value:.3g}" if isinstance(value, float) and key not in ("alpha", "beta", "gamma") else str(value)
-
-    return tables.markdown_table(columns, [[cell(c, r[c]) for c in columns] for r in rows])
+    """A Markdown table of `rows` with the given columns, each column in one number format (`FORMATS`);
+    counts with thousands separators."""
+    return tables.markdown_table(columns, [[_cell(c, r.get(c)) for c in columns] for r in rows])
 
 
 def _write(project_dir: Path, name: str, title: str, intro: str, rows: list[dict], columns: Sequence[str],
            images: Sequence[tuple[str, str]]) -> str:
-    with open(project_dir / f"{name}.csv", "w", newline="") as f:
+    """Write NAME.csv and NAME.md (title, intro, table, figures) atomically; return the table."""
+    csv_path = project_dir / f"{name}.csv"
+    with open(csv_path.with_suffix(".csv.tmp"), "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+    csv_path.with_suffix(".csv.tmp").replace(csv_path)
     table = report_table(rows, columns)
     figures = "\n\n".join(f"![{caption}]({file})" for file, caption in images)
-    (project_dir / f"{name}.md").write_text(f"# {title}\n\n{intro}\n\n{table}\n\n{figures}\n")
+    md_path = project_dir / f"{name}.md"
+    md_path.with_suffix(".md.tmp").write_text(f"# {title}\n\n{intro}\n\n{table}\n\n{figures}\n")
+    md_path.with_suffix(".md.tmp").replace(md_path)
     return table
 
 
@@ -57,18 +83,99 @@ def _history(trial: dict) -> list[dict]:
     return [{k: float(v) for k, v in row.items()} for row in RunDir.of_execution(trial["trial_dir"], 0).read_history()]
 
 
-def _search_row(index: int, t: dict) -> dict:
-    return {"index": index, **{k: round(t[k], 4) for k in ("alpha", "beta", "gamma")},
-            "alpha*beta^2*gamma^2": round(t["formula_ratio"], 4), "measured MAC ratio": round(t["measured_ratio"], 4),
-            "step-time ratio": round(t["step_time_ratio"], 3) if "step_time_ratio" in t else "",
-            "rung": int(t.get("tuner/round", 0)), "epochs": int(t.get("epochs", len(_history(t)))),
-            "best_train_accuracy": t["best_train_accuracy"], "best_val_accuracy": t["val_accuracy"],
-            "score": round(t["score"], 4), "params": int(t["params"]), "MACs": int(t["macs"]),
-            "step ms": round(t["step_ms"], 1), "trial": t["trial_id"]}
+def accuracy_cells(trial: dict) -> dict:
+    """The accuracy columns of one point from its repeats' metrics.json files: n, mean train
+    accuracy, and mean, sd and 95% interval of validation and test accuracy (in %); "_val" and
+    "_test" keep the per-repeat values (repeat k at index k) and "_val_summary" the validation Summary."""
+    runs = repeat_metrics(trial["trial_dir"])
+    if not runs:
+        raise ValueError(f"{trial['trial_dir']} is a completed trial without run-0/metrics.json; restore its run "
+                         "folders, or run the project's command again in a new --project-name.")
+    val = [100 * r["best_val_accuracy"] for r in runs]
+    test = [100 * r["test_accuracy"] for r in runs]
+    v, t = stats.summarize(val), stats.summarize(test)
+    return {"n": v.n, "train acc %": sum(100 * r["best_train_accuracy"] for r in runs) / len(runs),
+            "val mean %": v.mean, "val sd": v.sd, "val 95% CI": v.interval(), "test mean %": t.mean, "test sd": t.sd,
+            "test 95% CI": t.interval(), "_val": val, "_test": test, "_val_summary": v, "_runs": runs}
+
+
+def mark_separability(rows: list[dict], labels: Sequence[str], best: int) -> list[stats.Comparison]:
+    """Fill each row's "vs best" cell: the best row (index `best`) against every other by a paired
+    test over repeats of validation accuracy; return the comparisons."""
+    comparisons = stats.compare_to_best({label: row["_val"] for label, row in zip(labels, rows)}, labels[best])
+    by_label = {c.other: c for c in comparisons}
+    for label, row in zip(labels, rows):
+        c = by_label.get(label)
+        if c is None:
+            row["vs best"] = "best"
+        elif c.p_holm is None:
+            row["vs best"] = "n/a (1 repeat)"
+        else:
+            row["vs best"] = f"{'separable' if c.separable else 'not separable'} (p={c.p_holm:.3f})"
+    return comparisons
+
+
+def _error(row: dict) -> float | None:
+    """Half-width of the row's 95% validation interval, in points (None with one repeat)."""
+    s = row["_val_summary"]
+    return None if s.high is None else (s.high - s.low) / 2
+
+
+def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
+    """What produced a project, as Markdown bullets: data, counts, epochs, repeats and seeds, recipe,
+    network, command, dates, versions, machine and wall time (read from its runs' files)."""
+    config = _run_config(trials[0])
+    s = config["settings"]
+    runs = [r for t in trials for r in repeat_metrics(t["trial_dir"])]
+    repeats = max(len(repeat_metrics(t["trial_dir"])) for t in trials)
+    times = [Path(t["trial_dir"]).joinpath(f"run-{i}", name).stat().st_mtime for t in trials
+             for i in range(len(repeat_metrics(t["trial_dir"]))) for name in ("config.json", "metrics.json")]
+    span = [datetime.datetime.fromtimestamp(x, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+            for x in (min(times), max(times))]
+    recipe = config["recipe"]
+    device = config["device"]
+    selected = {r.get("selected_on", "test") for r in runs}
+    program, *arguments = config["command"] or [""]
+    if program.endswith(("tuner/__main__.py", "effnet-tuner")):
+        program = "python -m tuner"
+    classes = config["class_names"]
+    return "\n".join([
+        f"- **Data**: {config['dataset']} ({config['data_source']}), {len(classes)} classes: {', '.join(classes)}",
+        f"- **Images per run**: {config['train_images']:,} train, {config['val_images']:,} validation, "
+        f"{config.get('test_images', 0):,} test. " + (
+            "Validation is held out of the training images and chose each run's best epoch and the ranking; "
+            "the test split was evaluated once per run, at the end, and chose nothing."
+            if selected == {"validation"} else
+            "**The test split chose the model** (--val-split 0): validation and test are the same images, and "
+            "test accuracy is not held out."),
+        f"- **Training**: {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, batch {s['batch_size']}, {config['steps_per_epoch']} steps per epoch; "
+        f"recipe {recipe.get('name', s['recipe'])} ({recipe['optimizer']}, peak lr {config['learning_rate']:.4g}, {recipe['schedule']}, "
+        f"weight decay {recipe['weight_decay']:g}, label smoothing {recipe['label_smoothing']:g}), augmentation "
+        f"{config['augment']}, precision {config['precision']}",
+        f"- **Repeats**: {repeats} per point, paired: repeat k of every point uses seed {s['seed']}+k "
+        f"(initialisation, data order, subset, augmentation)" + (
+            "; with one repeat no interval can be given and nothing is separable" if repeats < 2 else
+            f"; intervals are 95% t-intervals; separability: {stats.TEST_NAME}"),
+        f"- **Network**: {network}",
+        f"- **Command**: `{program} {shlex.join(arguments)}`",
+        f"- **When**: runs from {span[0]} to {span[1]}; {sum(r['train_wall_seconds'] for r in runs) / 60:.1f} "
+        f"minutes of training over {len(runs)} runs",
+        f"- **Software**: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()),
+        f"- **Machine**: {device['platform']}, {device['cpu_count']} CPUs, accelerator {device['accelerator']}"
+        + (f" ({', '.join(device['gpus'])})" if device.get("gpus") else ""),
+    ])
 
 
 def _point(t: dict) -> tuple[float, float, float]:
     return t["alpha"], t["beta"], t["gamma"]
+
+
+def _search_row(t: dict) -> dict:
+    return {**{k: round(t[k], 4) for k in ("alpha", "beta", "gamma")},
+            "alpha*beta^2*gamma^2": t["formula_ratio"], "measured MAC ratio": t["measured_ratio"],
+            "step-time ratio": t.get("step_time_ratio"), "rung": int(t.get("tuner/round", 0)),
+            "epochs": int(t.get("epochs", len(_history(t)))), **accuracy_cells(t), "score": t["score"],
+            "params": int(t["params"]), "MACs": int(t["macs"]), "step ms": t["step_ms"], "trial": t["trial_id"]}
 
 
 def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
@@ -81,33 +188,40 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
     for t in every:
         last[_point(t)] = t
     trials = sorted(last.values(), key=lambda t: (-t.get("tuner/round", 0), -t[objective]))
-    rows = [_search_row(i + 1, t) for i, t in enumerate(trials)]
+    rows = [{"index": i + 1, **_search_row(t)} for i, t in enumerate(trials)]
+    labels = [f"({r['alpha']:g}, {r['beta']:g}, {r['gamma']:g})" for r in rows]
+    comparisons = mark_separability(rows, labels, 0)
     cost = "step_time_ratio" if signature["constraint"] == "step-time" else "measured_ratio"
     rungs = {}
     for t in every:
         epochs = int(t.get("epochs", len(_history(t))))
+        cells = accuracy_cells(t)
         label = f"rung {t.get('tuner/round', 0)}: {epochs} epoch{'s' if epochs != 1 else ''}"
-        rungs.setdefault(label, []).append((t[cost], 100 * t["val_accuracy"]))
+        rungs.setdefault(label, []).append((t[cost], cells["val mean %"], _error(cells)))
     best = trials[0]
-    plot_lines(rungs, project_dir / "search.png", f"Search {project_dir.name}: accuracy against cost",
+    plot_lines(rungs, project_dir / "search.png", f"Compound-scaling search ({project_dir.name}): accuracy against cost",
                "step-time ratio to the base (measured)" if cost == "step_time_ratio" else
-               "MAC ratio to the base (counted)", "best validation accuracy (%)", connect=False,
-               note=(f"best: {best['alpha']:g}, {best['beta']:g}, {best['gamma']:g}", best[cost],
-                     100 * best["val_accuracy"]))
-    plot_histories({f"{r['alpha']:g}, {r['beta']:g}, {r['gamma']:g}": _history(t)
-                    for r, t in zip(rows, trials)}, project_dir / "curves.png",
-                   f"Search {project_dir.name}: training curves of every point")
+               "MAC ratio to the base (counted)", "validation accuracy (%), mean and 95% interval", connect=False,
+               note=(f"best: {labels[0]}", best[cost], rows[0]["val mean %"]))
+    plot_histories({label: _history(t) for label, t in zip(labels, trials)}, project_dir / "curves.png",
+                   f"Compound-scaling search ({project_dir.name}): training curves, repeat 0 of every point")
     algorithm = signature.get("algorithm", "grid")
     halving = (f" Successive halving from {signature['min_epochs']} epochs, eta {signature['eta']}: points that "
                "reached a later rung first." if algorithm == "halving" else "")
-    table = _write(project_dir, "results", f"Compound-scaling search: {project_dir.name}",
+    network = f"base {_run_config(best)['settings']['base']['name']} scaled by each point at phi = 1"
+    table = _write(project_dir, "results", "Compound-scaling search",
+                   f"Project `{project_dir.name}`.\n\n{provenance(project_dir, trials, network)}\n\n"
                    f"Algorithm {algorithm}; sorted by {objective} (best first).{halving} Constraint: "
                    f"{signature['constraint']} ratio {signature['target']:g} +/- {100 * signature['tolerance']:g}%. "
-                   f"The search trained {consumed:g} epochs in all ({len(rows)} points).", rows, SEARCH_COLUMNS,
+                   f"The search trained {consumed:g} epochs in all ({len(rows)} points). \"vs best\": the best point "
+                   "against each other point on validation accuracy.", rows, SEARCH_COLUMNS,
                    [("search.png", "accuracy against cost per rung"), ("curves.png", "training curves")])
     base = load_config(_run_config(best)["settings"]["base"])  # a config, or the path of one (older projects)
+    top = rows[0]
     best_json = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "base": base,
-                 "objective": objective, "val_accuracy": best["val_accuracy"],
+                 "objective": objective, "val_accuracy": top["val mean %"] / 100, "repeats": top["n"],
+                 "val_interval_percent": _interval(top["_val_summary"]), "test_accuracy": top["test mean %"] / 100,
+                 "separability": _separability(comparisons),
                  "measured_ratio": best["measured_ratio"], "formula_ratio": best["formula_ratio"],
                  "trial": best["trial_id"]}
     (project_dir / "best.json").write_text(json.dumps(best_json, indent=2))
@@ -115,33 +229,48 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
             "files": ["results.md", "results.csv", "search.png", "curves.png", "best.json"]}
 
 
+def _interval(summary: stats.Summary) -> list[float] | None:
+    return None if summary.low is None else [round(summary.low, 3), round(summary.high, 3)]
+
+
+def _separability(comparisons: list[stats.Comparison]) -> dict:
+    """best.json's record of the paired comparisons of the best point."""
+    return {"test": stats.TEST_NAME,
+            "separable_from": [c.other for c in comparisons if c.separable],
+            "not_separable_from": [c.other for c in comparisons if c.p_holm is not None and not c.separable],
+            "untested": [c.other for c in comparisons if c.p_holm is None],
+            "p_holm": {c.other: c.p_holm for c in comparisons}}
+
+
 def study_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
+    order = {d: i for i, d in enumerate(("base", "width", "depth", "resolution", "compound"))}
+    trials = sorted(trials, key=lambda t: (order[t["dimension"]], t["multiplier"]))
     rows = []
     for t in trials:
         config = _run_config(t)["model_config"]
-        rows.append({"dimension": t["dimension"], "multiplier": t["multiplier"], "width": round(config["width"], 3),
-                     "depth": round(config["depth"], 3), "resolution": config["train_resolution"],
-                     "params": int(t["params"]), "MACs": int(t["macs"]), "best_train_accuracy": t["best_train_accuracy"],
-                     "best_val_accuracy": t["val_accuracy"], "step ms": round(t["step_ms"], 1),
-                     "trial": t["trial_id"]})
-    order = {d: i for i, d in enumerate(("base", "width", "depth", "resolution", "compound"))}
-    rows.sort(key=lambda r: (order[r["dimension"]], r["multiplier"]))
+        rows.append({"dimension": t["dimension"], "multiplier": t["multiplier"], "width": config["width"],
+                     "depth": config["depth"], "resolution": config["train_resolution"], "params": int(t["params"]),
+                     "MACs": int(t["macs"]), **accuracy_cells(t), "step ms": t["step_ms"], "trial": t["trial_id"]})
+    labels = [f"{r['dimension']} x{r['multiplier']:g}" for r in rows]
+    best = max(range(len(rows)), key=lambda i: rows[i]["val mean %"])
+    mark_separability(rows, labels, best)
     base = [r for r in rows if r["dimension"] == "base"]
     curves = {}
     for dimension in ("width", "depth", "resolution", "compound"):
-        points = [(r["MACs"] / 1e6, 100 * r["best_val_accuracy"]) for r in base + rows if r["dimension"] == dimension]
-        if points:
-            curves[dimension] = [(b["MACs"] / 1e6, 100 * b["best_val_accuracy"]) for b in base] + points
-    plot_lines(curves, project_dir / "study.png", f"Scaling study {project_dir.name}: accuracy against cost",
-               "MACs per image (millions, log scale)", "best validation accuracy (%)", logx=True)
-    plot_histories({f"{r['dimension']} x{r['multiplier']:g}": _history(t) for r, t in
-                    zip(rows, sorted(trials, key=lambda t: (order[t["dimension"]], t["multiplier"])))},
-                   project_dir / "curves.png", f"Scaling study {project_dir.name}: training curves of every trial")
-    table = _write(project_dir, "report", f"Scaling study: {project_dir.name}",
-                   f"Base {signature['base']} at {signature['resolution']} px scaled along one dimension at a time, "
-                   "and compound (alpha, beta, gamma = "
-                   f"{', '.join(f'{c:g}' for c in signature['coefficients'])}; a compound point with multiplier m "
-                   "has the formula cost of width or resolution x m).", rows, STUDY_COLUMNS,
+        scaled = [r for r in rows if r["dimension"] == dimension]
+        if scaled:
+            curves[dimension] = [(r["MACs"] / 1e6, r["val mean %"], _error(r)) for r in base + scaled]
+    plot_lines(curves, project_dir / "study.png", f"Scaling study ({project_dir.name}): accuracy against cost",
+               "MACs per image (millions, log scale)", "validation accuracy (%), mean and 95% interval", logx=True)
+    plot_histories({label: _history(t) for label, t in zip(labels, trials)}, project_dir / "curves.png",
+                   f"Scaling study ({project_dir.name}): training curves, repeat 0 of every point")
+    network = (f"base {signature['base']} at {signature['resolution']} px scaled along one dimension at a time, and "
+               f"compound (alpha, beta, gamma = {', '.join(f'{c:g}' for c in signature['coefficients'])}; a compound "
+               "point with multiplier m has the formula cost of width or resolution x m)")
+    table = _write(project_dir, "report", "Scaling study",
+                   f"Project `{project_dir.name}`.\n\n{provenance(project_dir, trials, network)}\n\n\"vs best\": the "
+                   f"point with the highest mean validation accuracy ({labels[best]}) against each other point.",
+                   rows, STUDY_COLUMNS,
                    [("study.png", "accuracy against MACs per dimension"), ("curves.png", "training curves")])
     return {"kind": "study", "rows": rows, "markdown": table, "files": ["report.md", "report.csv", "study.png",
                                                                         "curves.png"]}
@@ -150,28 +279,36 @@ def study_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict
 def compare_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
     latency = sorted({k for t in trials for k in t if k.startswith("latency_ms_b")}, key=lambda k: int(k[12:]))
     order = {m: i for i, m in enumerate(signature["models"])}
+    trials = sorted(trials, key=lambda t: order[t["model"]])
     rows = []
-    for t in sorted(trials, key=lambda t: order[t["model"]]):
+    for t in trials:
         config = _run_config(t)
         rows.append({"model": config["model_name"], "resolution": config["resolution"], "params": int(t["params"]),
-                     "MACs": int(t["macs"]), "best_val_accuracy": t["val_accuracy"],
-                     "test_accuracy": t["test_accuracy"], "step ms": round(t["step_ms"], 1),
-                     "images/s": round(t["images_per_second"], 1), "epoch s": round(t["epoch_seconds"], 1),
-                     **{f"latency ms/img b{k[12:]}": round(t[k], 3) for k in latency}, "history": _history(t)})
+                     "MACs": int(t["macs"]), **accuracy_cells(t), "step ms": t["step_ms"],
+                     "images/s": t["images_per_second"], "epoch s": t["epoch_seconds"],
+                     **{f"latency ms/img b{k[12:]}": t[k] for k in latency}, "history": _history(t)})
+    labels = [r["model"] for r in rows]
+    mark_separability(rows, labels, max(range(len(rows)), key=lambda i: rows[i]["val mean %"]))
     columns = (*COMPARE_COLUMNS, *(f"latency ms/img b{k[12:]}" for k in latency))
-    plot_points([(r["model"], r["MACs"] / 1e6, 100 * r["best_val_accuracy"]) for r in rows],
-                project_dir / "accuracy_vs_macs.png", f"Comparison {project_dir.name}: accuracy against cost",
-                "MACs per image (millions, log scale)", "best validation accuracy (%)", logx=True)
-    plot_points([(r["model"], r["step ms"], 100 * r["best_val_accuracy"]) for r in rows],
-                project_dir / "accuracy_vs_step.png", f"Comparison {project_dir.name}: accuracy against step time",
-                "training step time (ms per batch, log scale)", "best validation accuracy (%)", logx=True)
-    plot_bars([r["model"] for r in rows], [r["step ms"] for r in rows], project_dir / "step_time.png",
-              f"Comparison {project_dir.name}: training step time", "model", "ms per training step")
+    title = f"Model comparison ({project_dir.name})"
+    plot_points([(r["model"], r["MACs"] / 1e6, r["val mean %"], _error(r)) for r in rows],
+                project_dir / "accuracy_vs_macs.png", f"{title}: accuracy against cost",
+                "MACs per image (millions, log scale)", "validation accuracy (%), mean and 95% interval", logx=True)
+    plot_points([(r["model"], r["step ms"], r["val mean %"], _error(r)) for r in rows],
+                project_dir / "accuracy_vs_step.png", f"{title}: accuracy against step time",
+                "training step time (ms per batch, log scale)", "validation accuracy (%), mean and 95% interval",
+                logx=True)
+    plot_bars(labels, [r["step ms"] for r in rows], project_dir / "step_time.png", f"{title}: training step time",
+              "model", "ms per training step")
     plot_histories({r["model"]: r["history"] for r in rows}, project_dir / "curves.png",
-                   f"Comparison {project_dir.name}: training curves")
-    table = _write(project_dir, "report", f"Model comparison: {project_dir.name}",
-                   "Same data and training budget for every model, each at its own resolution unless one was "
-                   "forced. Latency: inference of the best model per image, at the given batch size.", rows, columns,
+                   f"{title}: training curves, repeat 0")
+    resolution = (f"every model at {signature['resolution']} px" if signature.get("resolution")
+                  else "each model at its own resolution")
+    table = _write(project_dir, "report", "Model comparison",
+                   f"Project `{project_dir.name}`.\n\n{provenance(project_dir, trials, ', '.join(labels))}\n\n"
+                   f"Same data and training budget for every model, {resolution}. \"vs best\": the model with the "
+                   "highest mean validation accuracy against each other. Latency: inference of repeat 0's best model "
+                   "per image, at the given batch size.", rows, columns,
                    [("accuracy_vs_macs.png", "accuracy against MACs"), ("accuracy_vs_step.png",
                                                                         "accuracy against step time"),
                     ("step_time.png", "training step time"), ("curves.png", "training curves")])
@@ -185,6 +322,8 @@ def write_report(project_dir: str | Path) -> dict:
     project_dir = Path(project_dir)
     signature, trials = read_project(project_dir)
     if not trials:
-        raise ValueError(f"{project_dir} has no completed trials yet; run or resume its command first.")
+        objective = signature.get("objective", "val_accuracy")
+        raise UsageError(f"{project_dir} has no completed trials with a finite {objective} yet; run or resume its "
+                         "command first.")
     kinds = {"search": search_report, "study": study_report, "compare": compare_report}
     return kinds[signature["kind"]](project_dir, signature, trials)

@@ -8,17 +8,20 @@ from pathlib import Path
 from effnet_keras.models.builder import build_model
 from effnet_keras.models.flops import count_macs
 from effnet_keras.models.scaling import compound_scale, load_coefficients
+from effnet_keras.training.limits import check_ranges
 
 
 def parse_phis(text: str) -> list[float]:
-    """'1..7' -> [1, ..., 7]; '1,2,4' -> [1, 2, 4]."""
+    """'1..7' -> [1, ..., 7]; '1,2,4' -> [1, 2, 4]; each within LIMITS["--phi"] (UsageError otherwise)."""
     try:
-        if ".." in text:
-            low, high = (int(v) for v in text.split(".."))
-            return [float(p) for p in range(low, high + 1)]
-        return [float(v) for v in text.split(",")]
+        ends = [int(v) for v in text.split("..")] if ".." in text else None
+        phis = None if ends else [float(v) for v in text.split(",")]
+        if ends is not None and len(ends) != 2:
+            raise ValueError
     except ValueError:
         raise ValueError(f"--phi {text!r}: use a range like 1..7 or a list like 1,2,4.") from None
+    check_ranges(("--phi", phi) for phi in ends or phis)
+    return phis or [float(p) for p in range(ends[0], ends[1] + 1)]
 
 
 def load_best(best_file: str | Path) -> dict:

@@ -46,10 +46,11 @@ def parse_range(text: str, name: str) -> list[float]:
     start, stop, step = numbers
     if start <= 0 or stop < start or step <= 0:
         raise SpaceError(f"{name} range {text!r}: need 0 < START <= STOP and STEP > 0.")
-    count = int(math.floor((stop - start) / step + 1e-9)) + 1
-    if count > MAX_GRID_POINTS:
-        raise SpaceError(f"{name} range {text!r} has {count:,} values; use a STEP of at least "
+    span = (stop - start) / step  # may overflow to inf: compared before it becomes an int
+    if span + 1 > MAX_GRID_POINTS:
+        raise SpaceError(f"{name} range {text!r} has over {MAX_GRID_POINTS:,} values; use a STEP of at least "
                          f"{(stop - start) / 100:g} (at most 101 values per range).")
+    count = int(math.floor(span + 1e-9)) + 1
     return [round(start + i * step, 10) for i in range(count)]
 
 
