@@ -135,7 +135,10 @@ def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
     recipe = config["recipe"]
     device = config["device"]
     selected = {r.get("selected_on", "test") for r in runs}
-    program, *arguments = config["command"] or [""]
+    newest = max((Path(t["trial_dir"]) / f"run-{i}" for t in trials for i in range(repeats)
+                  if (Path(t["trial_dir"]) / f"run-{i}" / "config.json").exists()),
+                 key=lambda run: (run / "config.json").stat().st_mtime)
+    program, *arguments = RunDir(newest).read_json(RunDir(newest).config_file)["command"] or [""]
     if program.endswith(("tuner/__main__.py", "effnet-tuner")):
         program = "python -m tuner"
     classes = config["class_names"]
@@ -157,7 +160,7 @@ def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
             "; with one repeat no interval can be given and nothing is separable" if repeats < 2 else
             f"; intervals are 95% t-intervals; separability: {stats.TEST_NAME}"),
         f"- **Network**: {network}",
-        f"- **Command**: `{program} {shlex.join(arguments)}`",
+        f"- **Command** (of the newest run): `{program} {shlex.join(arguments)}`",
         f"- **When**: runs from {span[0]} to {span[1]}; {sum(r['train_wall_seconds'] for r in runs) / 60:.1f} "
         f"minutes of training over {len(runs)} runs",
         f"- **Software**: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()),
