@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo reproduce reproduce-study reproduce-search reproduce-compare reproduce-scale-up reproduce-resnet clean
+.PHONY: install lint test demo reproduce reproduce-study reproduce-search reproduce-compare reproduce-scale-up reproduce-resnet clean
 
 install: $(STAMP)
 
@@ -15,6 +15,10 @@ $(STAMP): setup.cfg pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+# Lint and import order (settings in pyproject.toml); CI runs it before the tests.
+lint: install
+	$(PY) -m ruff check .
 
 test: install
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)

@@ -20,8 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from effnet_keras import build_model
-from effnet_keras.training.loop import resized, serving_model
 from effnet_keras.data import DATASETS, load_dataset, make_pipeline
+from effnet_keras.training.loop import resized, serving_model
 
 
 class StepTimer(keras.callbacks.Callback):
@@ -59,7 +59,7 @@ def training_rates(
     times between the quartiles). Feeds take turns in alternating order, `repeats` fits of
     `steps` steps each, after a warm-up fit each, so drifting machine load hits all alike."""
     timers = {name: StepTimer() for name in feeds}
-    for name, dataset in feeds.items():
+    for dataset in feeds.values():
         model.fit(dataset, steps_per_epoch=2, epochs=1, shuffle=False, verbose=0)
     turns = list(feeds.items())
     for repeat in range(repeats):

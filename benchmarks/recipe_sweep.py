@@ -78,7 +78,8 @@ def run_all(variants: list[str], base: list[str], out: Path, parallel: int) -> N
             if slot in running or not pending:
                 continue
             variant = pending.pop(0)
-            env = dict(os.environ, PYTHONUNBUFFERED="1", TF_NUM_INTRAOP_THREADS=str(len(slots[slot])), TF_NUM_INTEROP_THREADS="1",
+            env = dict(os.environ, PYTHONUNBUFFERED="1", TF_NUM_INTRAOP_THREADS=str(len(slots[slot])),
+                       TF_NUM_INTEROP_THREADS="1",
                        TF_CPP_MIN_LOG_LEVEL="2")
             (out / variant).mkdir(parents=True, exist_ok=True)
             log = open(out / variant / "sweep.log", "a")

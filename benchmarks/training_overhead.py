@@ -21,10 +21,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from effnet_keras.data import load_dataset  # noqa: E402
-from effnet_keras.training.recipe import WarmupSchedule, make_optimizer  # noqa: E402
-from effnet_keras.training.plan import check_run  # noqa: E402
-from effnet_keras.training.settings import TrainSettings, training_recipe  # noqa: E402
 from effnet_keras.training.loop import build_classifier, resized, train  # noqa: E402
+from effnet_keras.training.plan import check_run  # noqa: E402
+from effnet_keras.training.recipe import WarmupSchedule, make_optimizer  # noqa: E402
+from effnet_keras.training.settings import TrainSettings, training_recipe  # noqa: E402
 
 
 class EpochTimer(keras.callbacks.Callback):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from effnet_keras.models.configs import VARIANTS
 
@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     info = commands.add_parser("info", help="print width, depth, resolution, params and MACs of models",
                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    info.add_argument("models", nargs="*", help="variant names, config JSON files, resnet152 or simple-cnn (default: all 15 variants)")
+    info.add_argument("models", nargs="*",
+                      help="variant names, config JSON files, resnet152 or simple-cnn (default: all 15 variants)")
     info.add_argument("--resolution", type=int, default=None, help="input size in pixels (default: each model's own)")
     info.add_argument("--classes", type=int, default=1000, help="classifier outputs")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")

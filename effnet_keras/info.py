@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from effnet_keras.models.baselines import BASELINES, DEFAULT_RESOLUTION, build_baseline
 from effnet_keras.models.builder import build_model

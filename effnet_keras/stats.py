@@ -8,8 +8,8 @@ data order, subset, augmentation), so differences between points are taken repea
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats as scipy_stats

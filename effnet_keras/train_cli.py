@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES, DataRequestError
 from effnet_keras.data.folder import MEMORY_SHARE, TEST_FRACTION
 from effnet_keras.data.images import RESIZE_POLICIES
 from effnet_keras.data.spec import DEFAULT_IMAGE_SIZE
-from effnet_keras.training.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
-from effnet_keras.training.runtime import JIT, PRECISIONS, STRATEGIES
 from effnet_keras.training.errors import TrainingError, UsageError
 from effnet_keras.training.limits import allowed
-from effnet_keras.training.settings import TrainSettings
 from effnet_keras.training.loop import train
+from effnet_keras.training.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
+from effnet_keras.training.runtime import JIT, PRECISIONS, STRATEGIES
+from effnet_keras.training.settings import TrainSettings
 
 D = TrainSettings()
 
@@ -47,12 +47,14 @@ def add_training_arguments(p: argparse.ArgumentParser) -> None:
     _data_arguments(p.add_argument_group("data"))
     _recipe_arguments(p.add_argument_group("recipe"))
     _hardware_arguments(p.add_argument_group("hardware"))
-    p.add_argument("--seed", type=int, default=D.seed, help=f"seeds weights, data order and splits ({allowed('--seed')})")
+    p.add_argument("--seed", type=int, default=D.seed,
+                   help=f"seeds weights, data order and splits ({allowed('--seed')})")
 
 
 def _data_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--dataset", default=D.dataset, help=f"{', '.join(DATASETS)}; folder:PATH: your images, in "
-                   f"PATH/<class>/* (a seeded {100 * TEST_FRACTION:.0f}%% of each class tests) or PATH/train/<class>/* and "
+                   f"PATH/<class>/* (a seeded {100 * TEST_FRACTION:.0f}%% of each class tests) or "
+                   "PATH/train/<class>/* and "
                    "PATH/test/<class>/* (and PATH/val/<class>/*, which then validates); class names are the sorted "
                    "folder names; JPEG, PNG, BMP, GIF (first frame), WebP, TIFF; decoded images are cached (see "
                    "--data-dir); tfds:NAME: a TFDS image classification set prepared in --data-dir (read offline)")
@@ -65,8 +67,10 @@ def _data_arguments(g: argparse._ArgumentGroup) -> None:
                    "images; the test split is evaluated once, at the end. 0: validate on the test split (then the "
                    "test split chooses the model, and reports say so)")
     g.add_argument("--label-mode", default=D.label_mode, choices=LABEL_MODES)
-    g.add_argument("--synthetic-train", type=int, default=D.synthetic_train, help=f"synthetic set: train images ({allowed('--synthetic-train')})")
-    g.add_argument("--synthetic-test", type=int, default=D.synthetic_test, help=f"synthetic set: test images ({allowed('--synthetic-test')})")
+    g.add_argument("--synthetic-train", type=int, default=D.synthetic_train,
+                   help=f"synthetic set: train images ({allowed('--synthetic-train')})")
+    g.add_argument("--synthetic-test", type=int, default=D.synthetic_test,
+                   help=f"synthetic set: test images ({allowed('--synthetic-test')})")
     g.add_argument("--train-images", type=int, help="train on a seeded, class-stratified subset of this many "
                    f"training images ({allowed('--train-images')}; default: all); sizes short experiments")
     g.add_argument("--classes", help="keep only these labels or class names, relabelled 0..k-1 in this order, e.g. "
@@ -91,7 +95,8 @@ def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
                    f"schedule ({allowed('--epochs')})")
     g.add_argument("--stop-epoch", type=int, help="train only up to this epoch of the --epochs schedule, then evaluate "
                    "and finish; run again with a later one (or none) to continue (default: --epochs)")
-    g.add_argument("--batch-size", type=int, default=D.batch_size, help=f"global batch, split over replicas ({allowed('--batch-size')})")
+    g.add_argument("--batch-size", type=int, default=D.batch_size,
+                   help=f"global batch, split over replicas ({allowed('--batch-size')})")
     g.add_argument("--steps-per-epoch", type=int, help=f"steps per epoch ({allowed('--steps-per-epoch')}; default: one "
                    "pass over train)")
     g.add_argument("--recipe", default=D.recipe, choices=RECIPE_NAMES,
@@ -103,7 +108,8 @@ def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--no-lr-scaling", dest="lr_scaling", action="store_false",
                    help="use --lr as is instead of lr * batch / 256")
     g.add_argument("--schedule", choices=SCHEDULES,
-                   help="after warm-up: cosine to 0, the paper's exponential decay, or constant (default: the recipe's)")
+                   help="after warm-up: cosine to 0, the paper's exponential decay, or constant "
+                   "(default: the recipe's)")
     g.add_argument("--warmup-epochs", type=float, help=f"linear warm-up length in epochs "
                    f"({allowed('--warmup-epochs')}; default: the recipe's)")
     g.add_argument("--decay-rate", type=float, help="exponential schedule: factor (default: 0.97)")
@@ -118,8 +124,8 @@ def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
     g.add_argument("--dropout", type=float, help="dropout before the classifier (default: the variant's)")
     g.add_argument("--drop-connect", type=float, help="stochastic depth rate of the last block (default: 0.2)")
     g.add_argument("--augment", default=D.augment, help="auto (the recipe's: scratch flips only for runs of "
-                   "at most 10 epochs, basic beyond), none, or parts of flip, basic, randaugment, cutout, mixup, cutmix "
-                   "joined by '+'")
+                   "at most 10 epochs, basic beyond), none, or parts of flip, basic, randaugment, cutout, mixup, "
+                   "cutmix joined by '+'")
     g.add_argument("--augment-magnitude", type=float, default=D.augment_magnitude, help="strength in [0, 1]")
     g.add_argument("--ema", type=float, nargs="?", const=0.999, help="keep an EMA of the weights with this decay")
     g.add_argument("--progressive", action="store_true", help="EfficientNetV2 progressive learning: image size and "

@@ -6,7 +6,9 @@ import math
 
 import keras_tuner
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.tuner.bayes import Box, Surface, SurfaceOracle, initial_points, point_key

@@ -6,8 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from effnet_keras.data import DataError, load_dataset, write_cifar_archive, write_fashion_mnist
-from effnet_keras.data import archives, fashion_mnist
+from effnet_keras.data import DataError, archives, fashion_mnist, load_dataset, write_cifar_archive, write_fashion_mnist
 
 pytestmark = pytest.mark.usefixtures("isolated_home")
 COUNTS = {"expected_counts": (40, 10), "val_split": 0}  # the cache is compared with whole splits

@@ -13,10 +13,23 @@ import textwrap
 import numpy as np
 import pytest
 
-from effnet_keras.data import (DATASETS, DataError, load_dataset, make_pipeline, parse_classes, parse_expected_counts,
-                               select_dataset, write_cifar_archive)
-from effnet_keras.data import tfds_source
-from effnet_keras.data.spec import CIFAR10_CLASSES, CIFAR100_COARSE_CLASSES, CIFAR100_FINE_CLASSES, CIFAR100_FINE_TO_COARSE
+from effnet_keras.data import (
+    DATASETS,
+    DataError,
+    load_dataset,
+    make_pipeline,
+    parse_classes,
+    parse_expected_counts,
+    select_dataset,
+    tfds_source,
+    write_cifar_archive,
+)
+from effnet_keras.data.spec import (
+    CIFAR10_CLASSES,
+    CIFAR100_COARSE_CLASSES,
+    CIFAR100_FINE_CLASSES,
+    CIFAR100_FINE_TO_COARSE,
+)
 
 N_TRAIN, N_TEST = 60, 20
 SMALL = {"expected_counts": (N_TRAIN, N_TEST), "val_split": 0}  # readers are compared with whole splits
@@ -96,7 +109,8 @@ def test_bad_expected_counts_flag_says_the_form(text):
 
 
 def test_expected_counts_are_for_files_only():
-    with pytest.raises(DataError, match="--expected-counts applies to the official CIFAR and Fashion-MNIST files; synthetic is generated"):
+    with pytest.raises(DataError, match="--expected-counts applies to the official CIFAR and Fashion-MNIST files; "
+                                         "synthetic is generated"):
         load_dataset("synthetic", expected_counts="any")
 
 
@@ -349,7 +363,8 @@ def test_python_batch_must_hold_a_uint8_array_and_flat_integer_labels(tmp_path, 
         ({"name": "cifar10", "label_mode": "coarse"}, "label_mode='coarse' is invalid for cifar10"),
         ({"name": "synthetic", "val_split": 1.5}, "val_split must be a fraction in .0, 1., a whole number"),
         ({"name": "synthetic", "val_split": -0.1}, "val_split must be a fraction"),
-        ({"name": "synthetic", "synthetic_train": 100, "val_split": 100}, "val_split=100 holds out 100 of the 100 training images and leaves none"),
+        ({"name": "synthetic", "synthetic_train": 100, "val_split": 100},
+         "val_split=100 holds out 100 of the 100 training images and leaves none"),
         ({"name": "synthetic", "synthetic_train": 0}, "synthetic sizes must be positive"),
         ({"name": "synthetic", "synthetic_train": 100, "train_images": 101}, "train_images=101: choose between 1 "
          "and the 90 training images"),  # 10 of the 100 are held out for validation
@@ -518,7 +533,8 @@ def test_auto_prefers_archive_over_tfds(tmp_path):
 # --- synthetic -------------------------------------------------------------------------------
 
 def test_synthetic_is_deterministic_balanced_and_sized():
-    a, b, c = (load_dataset("synthetic", synthetic_train=300, synthetic_test=50, seed=s, val_split=0) for s in (3, 3, 4))
+    a, b, c = (load_dataset("synthetic", synthetic_train=300, synthetic_test=50, seed=s, val_split=0)
+               for s in (3, 3, 4))
     np.testing.assert_array_equal(a.x_train, b.x_train)
     np.testing.assert_array_equal(a.y_test, b.y_test)
     assert not np.array_equal(a.x_train, c.x_train)

@@ -8,8 +8,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from effnet_keras.data import DataError, DataRequestError, load_dataset, write_fashion_mnist
-from effnet_keras.data import fashion_mnist, idx, tfds_source
+from effnet_keras.data import (
+    DataError,
+    DataRequestError,
+    fashion_mnist,
+    idx,
+    load_dataset,
+    tfds_source,
+    write_fashion_mnist,
+)
 from effnet_keras.data.idx import read_idx, write_idx
 
 N_TRAIN, N_TEST = 50, 20

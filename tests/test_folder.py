@@ -11,6 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
+from helpers import in_process
 from PIL import Image, ImageFile
 
 from effnet_keras import train_cli
@@ -19,7 +20,6 @@ from effnet_keras.data import folder as folder_module
 from effnet_keras.data import images as images_module
 from effnet_keras.data.images import MAX_PIXELS, decode_image, read_image_file
 from effnet_keras.data.spec import parse_image_size
-from helpers import in_process
 
 SHAPE = (16, 16, 3)
 COLOURS = {"cat": (220, 40, 40), "dog": (40, 220, 40), "ñandú bird": (40, 40, 220)}

@@ -7,11 +7,13 @@ import signal
 import time
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from helpers import TINY, TRAINING, markdown_rows, png_size, tuner, tuner_cli
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from effnet_keras.tuner.halving import plan_rungs, promote, rung_epochs
 from effnet_keras.tuner.space import SpaceError
-from helpers import TINY, TRAINING, markdown_rows, png_size, tuner, tuner_cli
 
 
 @hsettings(max_examples=300, deadline=None)

@@ -2,8 +2,9 @@
 
 import json
 
-from effnet_keras import cli
 from helpers import in_process
+
+from effnet_keras import cli
 
 
 def run(*args):

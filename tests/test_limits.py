@@ -5,11 +5,11 @@ import math
 import re
 
 import pytest
+from helpers import SMALL_DATA
 
 from effnet_keras import train_cli
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.limits import LIMITS, Bounds, check_ranges
-from helpers import SMALL_DATA
 
 COUNTS = ("--epochs", "--steps-per-epoch", "--batch-size", "--progressive-stages", "--train-images",
           "--synthetic-train", "--synthetic-test", "--repeats", "--max-trials")

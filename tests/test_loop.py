@@ -6,6 +6,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from helpers import SMALL_DATA, TINY, history, markdown_rows, train_py, train_py_process
 
 import effnet_keras as ek
 from effnet_keras import train_cli
@@ -13,14 +14,13 @@ from effnet_keras.training import loop, rundir
 from effnet_keras.training.augment import resize_layer
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.settings import TrainSettings
-from helpers import SMALL_DATA, TINY, history, markdown_rows, train_py, train_py_process
 
 
 def test_one_epoch_learns_and_writes_a_complete_run_directory(tmp_path):
     run_dir = tmp_path / "run"
     result = train_py("--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "5000",
-                 "--synthetic-test", "500", "--epochs", "1", "--batch-size", "64", "--optimizer", "adamw", "--lr", "0.004",
-                 "--output-dir", str(run_dir))
+                 "--synthetic-test", "500", "--epochs", "1", "--batch-size", "64", "--optimizer", "adamw",
+                      "--lr", "0.004", "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     for name in ("config.json", "history.csv", "model.keras", "metrics.json", "curves.png", "state.json"):
         assert (run_dir / name).is_file(), name
@@ -39,15 +39,16 @@ def test_one_epoch_learns_and_writes_a_complete_run_directory(tmp_path):
     assert model.input.dtype == "uint8" and model.input_shape == (None, 32, 32, 3)
 
     again = train_py("--model", "simple-cnn", "--dataset", "synthetic", "--synthetic-train", "5000",
-                "--synthetic-test", "500", "--epochs", "1", "--batch-size", "64", "--optimizer", "adamw", "--lr", "0.004",
-                "--output-dir", str(run_dir))
+                "--synthetic-test", "500", "--epochs", "1", "--batch-size", "64", "--optimizer", "adamw",
+                     "--lr", "0.004", "--output-dir", str(run_dir))
     assert again.returncode == 0 and "already complete" in again.stdout
 
 
 def test_mirrored_strategy_over_two_logical_cpus(tmp_path):
     run_dir = tmp_path / "run"
     result = train_py_process("--model", TINY, *SMALL_DATA, "--epochs", "1", "--batch-size", "64",
-                              "--steps-per-epoch", "4", "--strategy", "mirrored", "--logical-cpus", "2", "--output-dir", str(run_dir))
+                              "--steps-per-epoch", "4", "--strategy", "mirrored", "--logical-cpus", "2",
+                              "--output-dir", str(run_dir))
     assert result.returncode == 0, result.stderr[-3000:]
     config = json.loads((run_dir / "config.json").read_text())
     assert config["strategy"] == "MirroredStrategy" and config["replicas"] == 2

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from helpers import randomise_statistics, refresh_normalization
 from keras import applications
 
 import effnet_keras as ek
-from helpers import randomise_statistics, refresh_normalization
 
 # Conv+dense MACs at the default resolution: measured on Keras (reference.md), and the papers'
 # figures (automl's 8.4B/24.7B/56.3B for V2-S/M/L, whose paper table disagrees with the architecture).

@@ -7,13 +7,13 @@ import json
 
 import numpy as np
 import pytest
+from helpers import TINY_RUN, in_process, png_size, train_py
 from PIL import Image
 
 from effnet_keras import cli
 from effnet_keras.data import load_dataset
 from effnet_keras.data.images import RESIZE_POLICIES, decode_image, read_image_file
 from effnet_keras.data.spec import SYNTHETIC_CLASSES
-from helpers import TINY_RUN, in_process, png_size, train_py
 
 RUN_ARGS = [*TINY_RUN[:TINY_RUN.index("--epochs")], "--epochs", "1", "--steps-per-epoch", "4", "--batch-size", "16",
             "--augment", "none"]
@@ -40,7 +40,8 @@ def trained(tmp_path_factory):
     files = []
     for i, (image, label) in enumerate(zip(data.x_test, data.y_test)):
         big = np.asarray(Image.fromarray(image).resize((40 + i, 48), Image.Resampling.BILINEAR))
-        pixels = [big, big.mean(axis=2).astype(np.uint8), np.dstack([big, np.full(big.shape[:2], 200, np.uint8)])][i % 3]
+        grey, rgba = big.mean(axis=2).astype(np.uint8), np.dstack([big, np.full(big.shape[:2], 200, np.uint8)])
+        pixels = [big, grey, rgba][i % 3]
         files.append(write_image(root / "images" / SYNTHETIC_CLASSES[label] / f"test {i}.png", pixels))
     return root / "run", root / "run" / "export", root / "images", files
 

@@ -8,6 +8,9 @@ import numpy as np
 import pytest
 
 from effnet_keras.models.baselines import build_baseline
+from effnet_keras.training.errors import UsageError
+from effnet_keras.training.loop import train
+from effnet_keras.training.plan import check_run
 from effnet_keras.training.recipe import (
     OPTIMIZER_DEFAULTS,
     RECIPES,
@@ -16,10 +19,7 @@ from effnet_keras.training.recipe import (
     customised,
     make_optimizer,
 )
-from effnet_keras.training.errors import UsageError
-from effnet_keras.training.plan import check_run
 from effnet_keras.training.settings import TrainSettings, augment_policy, training_recipe
-from effnet_keras.training.loop import train
 
 
 def lr_at(schedule, *steps):

@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers import ROOT, SMALL_DATA, TINY, TINY_RUN, history, train_py
 
 from effnet_keras import train_cli
 from effnet_keras.training import rundir
-from helpers import ROOT, SMALL_DATA, TINY, TINY_RUN, history, train_py
 
 
 def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):

@@ -4,12 +4,12 @@ the project; on a tiny model with a fake clock, so the figures are exact."""
 import json
 
 import pytest
+from helpers import TINY
 
 from effnet_keras.models.configs import load_config
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.tuner.space import candidate_space
 from effnet_keras.tuner.steptime import StepTimeCache, median_ratio
-from helpers import TINY
 
 
 def fake_clock(deltas):

@@ -5,12 +5,12 @@ import json
 import math
 
 import pytest
+from helpers import TINY, TRAINING, markdown_rows, png_size, trials, tuner
 
 from effnet_keras import get_config, stats
 from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.tuner.space import SpaceError
 from effnet_keras.tuner.studies import compound_phi, study_config, study_points
-from helpers import TINY, TRAINING, markdown_rows, png_size, trials, tuner
 
 
 def test_study_points_share_one_base_and_scale_one_dimension_each():
@@ -62,7 +62,8 @@ def test_repeat_k_of_every_point_shares_seed_k_and_the_report_tests_the_best_aga
     with open(project / "report.csv") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
-        metrics = [json.loads(p.read_text()) for p in sorted((project / f"trial_{row['trial']}").glob("run-*/metrics.json"))]
+        runs = sorted((project / f"trial_{row['trial']}").glob("run-*/metrics.json"))
+        metrics = [json.loads(p.read_text()) for p in runs]
         assert row["n"] == "2" and float(row["val mean %"]) == pytest.approx(
             50 * sum(m["best_val_accuracy"] for m in metrics))
         assert float(row["test mean %"]) == pytest.approx(50 * sum(m["test_accuracy"] for m in metrics))

@@ -6,11 +6,11 @@ import json
 import keras
 import numpy as np
 import pytest
+from helpers import SMALL_DATA, train_py
 
 import effnet_keras as ek
 from effnet_keras import train_cli
 from effnet_keras.data import write_cifar_archive, write_fashion_mnist
-from helpers import SMALL_DATA, train_py
 
 
 @pytest.mark.parametrize("args, message", [

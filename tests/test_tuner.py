@@ -8,7 +8,10 @@ import socket
 import time
 
 import pytest
-from hypothesis import given, settings as hsettings, strategies as st
+from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner, tuner_cli
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from effnet_keras.models.scaling import cost_ratio
 from effnet_keras.training.plan import check_run
@@ -16,7 +19,6 @@ from effnet_keras.training.rundir import exclusive_lock
 from effnet_keras.training.settings import TrainSettings
 from effnet_keras.tuner.scale import scale_table
 from effnet_keras.tuner.space import SEED_CANDIDATES, SpaceError, candidate_space, grid_space, parse_range
-from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner, tuner_cli
 
 THREE = "1.2,1.1,1.15;1.15,1.1,1.2;1.1,1.2,1.15"
 
@@ -62,7 +64,8 @@ def test_seed_candidates_and_their_tolerance():
     (lambda: candidate_space(""), "--candidates is empty"),
     (lambda: candidate_space("1.2,inf,1.1"), "malformed"),
     (lambda: grid_space("1.0:1.4:0.0001", "1.0:1.4:0.0001", "1.0:1.4:0.0001"), "--grid spans 64,048,012,001"),
-    (lambda: grid_space("1.0:2.0:1e-9", "1.0", "1.0"), "alpha range '1.0:2.0:1e-9' has .* values; use a STEP of at least 0.01"),
+    (lambda: grid_space("1.0:2.0:1e-9", "1.0", "1.0"),
+     "alpha range '1.0:2.0:1e-9' has .* values; use a STEP of at least 0.01"),
     (lambda: grid_space("1.0:nan:0.1", "1.0", "1.0"), "malformed"),
     (lambda: grid_space("1.0:1e308:1e-300", "1.0", "1.0"), "alpha range .* has over 1,000,000 values"),
 ])
@@ -164,7 +167,8 @@ def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     histories = sorted(project.glob("trial_*/run-0/history.csv"))
     written = [h.stat().st_mtime_ns for h in histories]
     code, out, err = tuner(*args)
-    assert code == 0 and "index" in [row[0] for row in markdown_rows(out)] and "Epoch" not in out + err  # resumed complete: nothing retrained
+    # resumed complete: nothing retrained
+    assert code == 0 and "index" in [row[0] for row in markdown_rows(out)] and "Epoch" not in out + err
     assert [h.stat().st_mtime_ns for h in histories] == written
 
     plan = check_run(TrainSettings(scale=str(project / "best.json"), phi=3))

@@ -5,12 +5,12 @@ import json
 import math
 
 import pytest
+from helpers import TINY, TRAINING
 
 from effnet_keras.training.errors import UsageError
 from effnet_keras.tuner import cli
 from effnet_keras.tuner.report import write_report
 from effnet_keras.tuner.trials import read_project
-from helpers import TINY, TRAINING
 
 
 def trial(trial_id, val_accuracy, metrics=None):

@@ -7,11 +7,11 @@ import h5py
 import keras
 import numpy as np
 import pytest
+from helpers import randomise_statistics
 from keras.src.legacy.saving import legacy_h5_format
 
 import effnet_keras as ek
 from effnet_keras.models import weights as weights_module
-from helpers import randomise_statistics
 
 SIZE = 64
 

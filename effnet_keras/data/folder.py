@@ -10,10 +10,10 @@ PATH/validation/ (then it validates). Class names are the sorted class folder na
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -45,7 +45,8 @@ class Listing:
 def split_folders(root: Path) -> dict[str, Path] | None:
     """{"train", "test"[, "val"]: folder} when `root` holds train/ and test/ folders, else None
     (the class folders sit in `root` itself)."""
-    found = {split: next((root / n for n in names if (root / n).is_dir()), None) for split, names in SPLIT_FOLDERS.items()}
+    found = {split: next((root / n for n in names if (root / n).is_dir()), None)
+             for split, names in SPLIT_FOLDERS.items()}
     if found["train"] is None and found["test"] is None:
         return None
     if found["train"] is None or found["test"] is None:
@@ -60,14 +61,16 @@ def class_names_of(root: str | os.PathLike) -> tuple[str, ...]:
     classes that differ between train/, test/ and val/."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DataRequestError(f"{root}: no such folder; --dataset folder:PATH takes a folder laid out as {LAYOUT_HELP}.")
+        raise DataRequestError(f"{root}: no such folder; --dataset folder:PATH takes a folder laid out as "
+                               f"{LAYOUT_HELP}.")
     splits = split_folders(root) or {"all": root}
     names = {split: _class_folders(folder) for split, folder in splits.items()}
     first = names.get("train", names.get("all"))
     for split, folder in splits.items():
         if names[split] != first:
             extra = sorted(set(first) ^ set(names[split]))
-            raise DataRequestError(f"{folder}: its class folders differ from those of {splits['train']} (only in one of "
+            raise DataRequestError(f"{folder}: its class folders differ from those of {splits['train']} "
+                                   f"(only in one of "
                             f"them: {', '.join(extra)}); every split needs the same class folders.")
     if len(first) < 2:
         raise DataRequestError(f"{root}: {len(first)} class folder{'' if len(first) == 1 else 's'} "
@@ -82,7 +85,8 @@ def list_split(folder: Path, class_names: tuple[str, ...]) -> Listing:
     for label, name in enumerate(class_names):
         files = _image_files(folder / name, not_images)
         if not files:
-            raise DataRequestError(f"{folder / name}: no image files ({', '.join(IMAGE_EXTENSIONS)}); put images in every "
+            raise DataRequestError(f"{folder / name}: no image files ({', '.join(IMAGE_EXTENSIONS)}); "
+                                   "put images in every "
                             f"class folder or remove the empty one.")
         paths += sorted(files)
         labels += [label] * len(files)
@@ -116,7 +120,8 @@ def _entries(folder: Path) -> list[os.DirEntry]:
         with os.scandir(folder) as it:
             return [e for e in it if not e.name.startswith(".") and e.name not in IGNORED_FILES]
     except OSError as exc:
-        raise DataRequestError(f"{folder}: cannot list the folder ({exc.strerror or exc}); check its permissions.") from None
+        raise DataRequestError(f"{folder}: cannot list the folder ({exc.strerror or exc}); "
+                               "check its permissions.") from None
 
 
 def _is_dir(entry: os.DirEntry) -> bool:
@@ -135,7 +140,8 @@ def _image_files(folder: Path, not_images: list[str]) -> list[str]:
         st = current.stat()
         ident = (st.st_dev, st.st_ino)
         if ident in ancestors:
-            raise DataRequestError(f"{current}: a symbolic link loop (it leads back to a folder above it); remove the link.")
+            raise DataRequestError(f"{current}: a symbolic link loop (it leads back to a folder above it); "
+                                   "remove the link.")
         if ident in seen:
             continue
         seen.add(ident)

@@ -12,8 +12,16 @@ import numpy as np
 from effnet_keras.data import archives, fashion_mnist
 from effnet_keras.data.cache import cache_folder, cached
 from effnet_keras.data.folder import TEST_FRACTION, read_folder
-from effnet_keras.data.spec import (FOLDER_PREFIX, TFDS_PREFIX, DataError, DataRequestError, Dataset, DatasetSpec,
-                                   Selection, select_dataset)
+from effnet_keras.data.spec import (
+    FOLDER_PREFIX,
+    TFDS_PREFIX,
+    DataError,
+    DataRequestError,
+    Dataset,
+    DatasetSpec,
+    Selection,
+    select_dataset,
+)
 from effnet_keras.data.synthetic import make_synthetic
 from effnet_keras.data.tfds_source import read_named, read_tfds, tfds_home
 
@@ -165,7 +173,8 @@ def stratified_subset(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Sorted indices of `count` labels drawn without replacement (seeded), each class's share
     within one image of its share of `labels`; DataError unless 1 <= count <= len(labels)."""
     if not 1 <= count <= len(labels):
-        raise DataRequestError(f"train_images={count}: choose between 1 and the {len(labels)} training images available.")
+        raise DataRequestError(f"train_images={count}: choose between 1 and the {len(labels)} training images "
+                               "available.")
     rng = np.random.default_rng(seed)
     order, keys = [], []
     for c in np.unique(labels):

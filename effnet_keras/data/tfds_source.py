@@ -10,8 +10,17 @@ import numpy as np
 
 from effnet_keras.data.folder import decode_many
 from effnet_keras.data.images import decode_image
-from effnet_keras.data.spec import (DEFAULT_IMAGE_SIZE, SPECS, TFDS_PREFIX, DataError, DataRequestError, DatasetSpec,
-                                   FileDecoding, check_split, num_classes_of)
+from effnet_keras.data.spec import (
+    DEFAULT_IMAGE_SIZE,
+    SPECS,
+    TFDS_PREFIX,
+    DataError,
+    DataRequestError,
+    DatasetSpec,
+    FileDecoding,
+    check_split,
+    num_classes_of,
+)
 
 
 def tfds_home(data_dir: str | os.PathLike | None) -> str:
@@ -111,8 +120,8 @@ def read_named(spec: DatasetSpec, data_dir: str | os.PathLike | None, resize: st
         parts = list(pairs.batch(1 << 12).as_numpy_iterator())
         images, labels = (np.concatenate(p) for p in zip(*parts)) if parts else (np.zeros(0), np.zeros(0, np.int64))
         if not own_size:
-            images, _ = decode_many(len(images), lambda i: decode_image(images[i], spec.image_shape, resize,
-                                                                         f"TFDS {name} {tfds_split} image {i}"),
+            images, _ = decode_many(len(images), lambda i: decode_image(images[i], spec.image_shape, resize,  # noqa: B023 (called at once)
+                                                                         f"TFDS {name} {tfds_split} image {i}"),  # noqa: B023
                                     spec.image_shape, False, f"TFDS {name} {tfds_split}")
         where = f"TFDS {name} {tfds_split} split in {tfds_home(data_dir)}"
         check_split(images, labels, spec.image_shape, len(spec.class_names["fine"]), where)

@@ -7,7 +7,8 @@ normalisation happen inside the model (as in keras.applications).
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import keras
 from keras import layers

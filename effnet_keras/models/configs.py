@@ -22,7 +22,8 @@ import json
 import math
 import os
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 BLOCK_TYPES = ("mbconv", "fused")
 FAMILIES = ("v1", "v2")

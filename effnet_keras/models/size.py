@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from effnet_keras.models.scaling import round_repeats, scaled_filters
 

@@ -8,13 +8,13 @@ uses, then loaded into our model, so the Keras 3.11+ keras.applications regressi
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import keras
 import numpy as np
 
 from effnet_keras.models.builder import IMAGENET_STDDEV
-
 
 
 class WeightsError(ValueError):

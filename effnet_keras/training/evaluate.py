@@ -6,15 +6,23 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
 from effnet_keras.tables import markdown_table
 from effnet_keras.training.errors import UsageError
-from effnet_keras.training.predict import (DEFAULT_BATCH_SIZE, MODEL_HELP, Predictor, check_batch_size, image_files,
-                                           load_predictor, predict_batches, predict_files)
+from effnet_keras.training.predict import (
+    DEFAULT_BATCH_SIZE,
+    MODEL_HELP,
+    Predictor,
+    check_batch_size,
+    image_files,
+    load_predictor,
+    predict_batches,
+    predict_files,
+)
 
 PER_CLASS_CSV = "per_class.csv"
 PER_CLASS_MD = "per_class.md"

@@ -83,7 +83,8 @@ else:
 encoded = tf.stack([tf.io.encode_png(image) for image in images])
 (bytes_output,) = from_bytes.structured_outputs
 decoded = from_bytes(**{%(bytes_input)r: encoded})[bytes_output].numpy()
-assert np.array_equal(decoded, batch), f"{%(bytes_signature)r} differs from {%(signature)r} on PNG files of the same images"
+assert np.array_equal(decoded, batch), (
+    f"{%(bytes_signature)r} differs from {%(signature)r} on PNG files of the same images")
 assert "effnet_keras" not in sys.modules, "the SavedModel reload imported effnet_keras"
 np.savez(result_path + ".npz", batch=batch, single=single)
 
@@ -99,7 +100,7 @@ def describe(fn):
 
 with open(result_path, "w") as f:
     json.dump({name: describe(signatures[name]) for name in (%(signature)r, %(bytes_signature)r)}, f)
-""" % {"signature": SIGNATURE, "bytes_signature": BYTES_SIGNATURE, "bytes_input": BYTES_INPUT_NAME}
+""" % {"signature": SIGNATURE, "bytes_signature": BYTES_SIGNATURE, "bytes_input": BYTES_INPUT_NAME}  # noqa: UP031 (the script has braces)
 
 
 class ExportError(RuntimeError, ValueError):
@@ -254,7 +255,8 @@ def check_model(model, image_shape: tuple[int, int, int], num_classes: int) -> N
     in_shape, out_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
     if len(in_shape) != 4 or any(d is not None and d != w for d, w in zip(in_shape[1:], image_shape)):
         raise ExportError(f"The model's input shape {in_shape} does not take "
-                          f"[batch, {', '.join(map(str, image_shape))}] images (config.json 'image_shape'); resizing to the model resolution belongs inside "
+                          f"[batch, {', '.join(map(str, image_shape))}] images (config.json 'image_shape'); "
+                          "resizing to the model resolution belongs inside "
                           "the model.")
     if len(out_shape) != 2 or out_shape[1] != num_classes:
         raise ExportError(f"The model's output shape {out_shape} does not match the {num_classes} class names in "

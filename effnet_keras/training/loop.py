@@ -14,28 +14,27 @@ import math
 import os
 import platform
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from effnet_keras.training import runtime
-from effnet_keras.training.augment import build_augmenter, grey_to_rgb, resize_layer
-from effnet_keras.models.baselines import build_baseline
-from effnet_keras.models.builder import build_model, head_dtype
 from effnet_keras.data import Dataset, load_dataset, make_pipeline
 from effnet_keras.data.spec import dataset_slug
+from effnet_keras.models.baselines import build_baseline
+from effnet_keras.models.builder import build_model, head_dtype
 from effnet_keras.models.flops import count_macs
 from effnet_keras.tables import markdown_table
-from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
+from effnet_keras.training import runtime
+from effnet_keras.training.augment import build_augmenter, grey_to_rgb, resize_layer
 from effnet_keras.training.errors import TrainingError, UsageError
 from effnet_keras.training.inputs import read_inputs
 from effnet_keras.training.plan import ModelPlan, RunPlan, plan_run
+from effnet_keras.training.recipe import WarmupSchedule, make_optimizer, scaled_lr
 from effnet_keras.training.recorder import RunRecorder
-from effnet_keras.training.rundir import (RunDir, RunState, choose_run_dir, load_checkpoint,
-                                          verify_checkpoints)
+from effnet_keras.training.rundir import RunDir, RunState, choose_run_dir, load_checkpoint, verify_checkpoints
 from effnet_keras.training.settings import TrainSettings, check_settings, dataset_arguments
 
 
@@ -183,8 +182,8 @@ def open_run(plan: RunPlan, held: contextlib.ExitStack, log) -> tuple[RunDir, Ru
     """Choose the run directory, take its lock (held until `held` closes) and read its state: a new
     one, or the saved one cut back to its newest checkpoint that verifies."""
     s = plan.settings
-    run = choose_run_dir(s.output_dir, s.runs_root, f"{plan.model.name}-{dataset_slug(s.dataset)}", s.fingerprint(), s.restart,
-                         log)
+    run = choose_run_dir(s.output_dir, s.runs_root, f"{plan.model.name}-{dataset_slug(s.dataset)}", s.fingerprint(),
+                         s.restart, log)
     if not run.path.exists():
         held.callback(run.discard_if_unused)  # runs after the lock is released
     run.prepare()
@@ -246,7 +245,8 @@ def run_record(plan: RunPlan, built: Built) -> dict:
         "decoding": dataclasses.asdict(data.decoding) if data.decoding else None,
         "val_images": len(data.x_val), "test_images": len(data.x_test), "selected_on": selected_on(data),
         "precision": plan.precision, "strategy": type(built.strategy).__name__,
-        "replicas": built.strategy.num_replicas_in_sync, "jit_compile": plan.jit, "augment": plan.augment, "learning_rate": built.lr,
+        "replicas": built.strategy.num_replicas_in_sync, "jit_compile": plan.jit, "augment": plan.augment,
+        "learning_rate": built.lr,
         "recipe": dataclasses.asdict(plan.recipe), "steps_per_epoch": built.steps, "params": built.params,
         "macs": built.macs, "versions": _versions(), "device": _device_info(plan.device)}
 

@@ -8,19 +8,28 @@ import argparse
 import csv
 import json
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from effnet_keras.data.images import IMAGE_EXTENSIONS, read_image_file
 from effnet_keras.training.errors import UsageError
-from effnet_keras.training.export import (INPUT_NAME, MANIFEST, OUTPUT_NAME, SIGNATURE, check_model,
-                                          load_model, read_run, resize_policy)
+from effnet_keras.training.export import (
+    INPUT_NAME,
+    MANIFEST,
+    OUTPUT_NAME,
+    SIGNATURE,
+    check_model,
+    load_model,
+    read_run,
+    resize_policy,
+)
 from effnet_keras.training.rundir import RunDir
 
-MODEL_HELP = "a run directory, a .keras model file (its run's config.json beside it) or an exported SavedModel directory"
+MODEL_HELP = ("a run directory, a .keras model file (its run's config.json beside it) "
+              "or an exported SavedModel directory")
 DEFAULT_TOP_K = 5
 DEFAULT_BATCH_SIZE = 64
 

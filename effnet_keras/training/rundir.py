@@ -15,9 +15,10 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -77,7 +78,7 @@ class RunState:
     complete: bool = False
 
     @classmethod
-    def from_json(cls, data: dict) -> "RunState":
+    def from_json(cls, data: dict) -> RunState:
         """The state in `data`; states written before run_id existed get run_id "" (all one run)."""
         return cls(**{"run_id": "", **{f.name: data[f.name] for f in fields(cls) if f.name in data}})
 
@@ -169,7 +170,7 @@ class RunDir:
         self.logs = self.path / "logs"
 
     @classmethod
-    def of_execution(cls, trial_dir: str | Path, index: int) -> "RunDir":
+    def of_execution(cls, trial_dir: str | Path, index: int) -> RunDir:
         """The run of execution `index` (0, 1, ...) of a tuner trial: TRIAL_DIR/run-INDEX."""
         return cls(Path(trial_dir) / f"run-{index}")
 
@@ -206,7 +207,7 @@ class RunDir:
         except OSError:  # never made (an --output-dir below a file) or already gone: nothing to discard
             pass
 
-    def copy_to(self, destination: str | Path) -> "RunDir":
+    def copy_to(self, destination: str | Path) -> RunDir:
         """A copy of this run (state, checkpoints, history, model) at `destination`, made under a
         temporary name and renamed, so a kill leaves either no copy or a whole one; an existing
         destination is kept as it is (a copy made before an interruption, maybe trained further)."""

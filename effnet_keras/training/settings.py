@@ -8,17 +8,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from effnet_keras.data import DataError, Selection, parse_classes, parse_expected_counts, select_dataset
+from effnet_keras.data.images import RESIZE_POLICIES
+from effnet_keras.data.loader import DEFAULT_VAL_SPLIT, check_val_split
+from effnet_keras.data.spec import FOLDER_PREFIX, TFDS_PREFIX, parse_image_size
+from effnet_keras.models.baselines import BASELINES
+from effnet_keras.models.configs import resolution_problem
+from effnet_keras.models.size import MAX_ACTIVATION_GIB, MAX_PARAMS
 from effnet_keras.training import runtime
 from effnet_keras.training.augment import policy_parts
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.limits import check_ranges
-from effnet_keras.models.baselines import BASELINES
-from effnet_keras.models.configs import resolution_problem
-from effnet_keras.models.size import MAX_ACTIVATION_GIB, MAX_PARAMS
-from effnet_keras.data import DataError, Selection, parse_classes, parse_expected_counts, select_dataset
-from effnet_keras.data.images import RESIZE_POLICIES
-from effnet_keras.data.spec import FOLDER_PREFIX, TFDS_PREFIX, parse_image_size
-from effnet_keras.data.loader import DEFAULT_VAL_SPLIT, check_val_split
 from effnet_keras.training.recipe import SCHEDULES, Recipe, choose_recipe, customised
 
 
@@ -201,7 +201,8 @@ def _check_folder_flags(s: TrainSettings) -> None:
     if given and not s.dataset.startswith(FOLDER_PREFIX):
         raise UsageError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to --dataset folder:PATH only.")
     if s.resize is not None and not s.dataset.startswith((FOLDER_PREFIX, TFDS_PREFIX)):
-        raise UsageError(f"--resize applies to folder:PATH and tfds:NAME data sets; {s.dataset} has its own image size.")
+        raise UsageError(f"--resize applies to folder:PATH and tfds:NAME data sets; {s.dataset} has its own "
+                         "image size.")
 
 
 def is_baseline(s: TrainSettings) -> bool:

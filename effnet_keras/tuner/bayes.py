@@ -11,8 +11,9 @@ BayesianOptimizationOracle (scikit-learn's Gaussian process, Matern 5/2, upper c
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Collection, Protocol
+from typing import Protocol
 
 import keras_tuner
 
@@ -74,7 +75,8 @@ class Surface(Box):
     def beta_bounds(self, alpha: float) -> Bounds:
         """The betas for which gamma = sqrt(target / (alpha * beta^2)) is within its range."""
         (b_low, b_high), (g_low, g_high) = self.beta, self.gamma
-        return (max(b_low, math.sqrt(self.target / alpha) / g_high), min(b_high, math.sqrt(self.target / alpha) / g_low))
+        root = math.sqrt(self.target / alpha)
+        return (max(b_low, root / g_high), min(b_high, root / g_low))
 
     def coordinates(self) -> dict[str, Bounds]:
         return {"alpha": self.alpha_bounds(), "beta_fraction": (0.0, 1.0)}

@@ -17,21 +17,22 @@ import argparse
 import contextlib
 import dataclasses
 import os
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from effnet_keras.data import DataRequestError
 from effnet_keras.data.spec import dataset_slug
+from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.limits import allowed, check_ranges
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.rundir import exclusive_lock
 from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection
-from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
+
 if TYPE_CHECKING:
     from effnet_keras.tuner.search import Algorithm
-from effnet_keras.tuner.space import (CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space,
-                                      parse_range)
+from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space, parse_range
 
 
 def _numbers(text: str, kind=float) -> list:
@@ -173,7 +174,8 @@ def _study(args: argparse.Namespace) -> int:
     if "compound" in dimensions and cost_ratio(*coefficients) <= 1:
         raise UsageError(f"--alpha, --beta, --gamma {', '.join(f'{c:g}' for c in coefficients)}: compound scaling "
                          "needs alpha * beta^2 * gamma^2 > 1 (the cost must grow with phi), e.g. 1.2, 1.1, 1.15.")
-    name = _project_name(args) or f"study-{Path(args.base).stem}-{dataset_slug(settings.dataset)}-{args.dimension.replace(',', '+')}"
+    dimensions = args.dimension.replace(",", "+")
+    name = _project_name(args) or f"study-{Path(args.base).stem}-{dataset_slug(settings.dataset)}-{dimensions}"
     return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_study(
         settings, args.base, dimensions, multipliers, coefficients, directory=args.directory, project_name=name,
         executions=args.executions_per_trial))

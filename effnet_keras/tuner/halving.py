@@ -12,8 +12,8 @@ trained `epochs` epochs at once.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import keras_tuner
 

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
-from typing import Callable, Collection, Hashable
 
 from effnet_keras.tuner.bayes import Bounds, Box, point_key
 from effnet_keras.tuner.space import SpaceError
@@ -91,8 +91,8 @@ class MeasuredSurface:
         for alpha in firsts.values():
             if self._cost(alpha, beta_low, self.pixels[0]) > upper:
                 break  # cost never falls with alpha: deeper networks are dearer still
-            largest = first_index(count, lambda i: self._cost(alpha, beta_low, self.pixels[i]) > upper) - 1
-            smallest = first_index(count, lambda i: self._cost(alpha, beta_high, self.pixels[i]) >= lower)
+            largest = first_index(count, lambda i: self._cost(alpha, beta_low, self.pixels[i]) > upper) - 1  # noqa: B023 (called at once)
+            smallest = first_index(count, lambda i: self._cost(alpha, beta_high, self.pixels[i]) >= lower)  # noqa: B023
             reachable = tuple(self.pixels[i] for i in range(largest, smallest - 1, -1))
             if any(self._beta(alpha, pixels) is not None for pixels in reachable):
                 found.append(Depth(alpha, reachable))

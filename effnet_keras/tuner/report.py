@@ -14,13 +14,13 @@ import datetime
 import json
 import math
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from effnet_keras import stats, tables
 from effnet_keras.models.configs import load_config
-from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
 from effnet_keras.training.errors import UsageError
+from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.tuner.trials import read_project, repeat_metrics
 
@@ -151,8 +151,10 @@ def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
             if selected == {"validation"} else
             "**The test split chose the model** (--val-split 0): validation and test are the same images, and "
             "test accuracy is not held out."),
-        f"- **Training**: {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, batch {s['batch_size']}, {config['steps_per_epoch']} steps per epoch; "
-        f"recipe {recipe.get('name', s['recipe'])} ({recipe['optimizer']}, peak lr {config['learning_rate']:.4g}, {recipe['schedule']}, "
+        f"- **Training**: {s['epochs']} epoch{'s' if s['epochs'] != 1 else ''}, batch {s['batch_size']}, "
+        f"{config['steps_per_epoch']} steps per epoch; "
+        f"recipe {recipe.get('name', s['recipe'])} ({recipe['optimizer']}, peak lr {config['learning_rate']:.4g}, "
+        f"{recipe['schedule']}, "
         f"weight decay {recipe['weight_decay']:g}, label smoothing {recipe['label_smoothing']:g}), augmentation "
         f"{config['augment']}, precision {config['precision']}",
         f"- **Repeats**: {repeats} per point, paired: repeat k of every point uses seed {s['seed']}+k "
@@ -163,7 +165,7 @@ def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
         f"- **Command** (of the newest run): `{program} {shlex.join(arguments)}`",
         f"- **When**: runs from {span[0]} to {span[1]}; {sum(r['train_wall_seconds'] for r in runs) / 60:.1f} "
         f"minutes of training over {len(runs)} runs",
-        f"- **Software**: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()),
+        "- **Software**: " + ", ".join(f"{k} {v}" for k, v in config["versions"].items()),
         f"- **Machine**: {device['platform']}, {device['cpu_count']} CPUs, accelerator {device['accelerator']}"
         + (f" ({', '.join(device['gpus'])})" if device.get("gpus") else ""),
     ])
@@ -202,7 +204,8 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
         label = f"rung {t.get('tuner/round', 0)}: {epochs} epoch{'s' if epochs != 1 else ''}"
         rungs.setdefault(label, []).append((t[cost], cells["val mean %"], _error(cells)))
     best = trials[0]
-    plot_lines(rungs, project_dir / "search.png", f"Compound-scaling search ({project_dir.name}): accuracy against cost",
+    plot_lines(rungs, project_dir / "search.png",
+               f"Compound-scaling search ({project_dir.name}): accuracy against cost",
                "step-time ratio to the base (measured)" if cost == "step_time_ratio" else
                "MAC ratio to the base (counted)", "validation accuracy (%), mean and 95% interval", connect=False,
                note=(f"best: {labels[0]}", best[cost], rows[0]["val mean %"]))

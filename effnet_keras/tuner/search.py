@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import keras_tuner
 
@@ -22,8 +22,8 @@ from effnet_keras.tuner.bayes import Box, SurfaceOracle
 from effnet_keras.tuner.halving import HalvingOracle
 from effnet_keras.tuner.measured import MeasuredSurface, Ratio
 from effnet_keras.tuner.oracle import PointsOracle
-from effnet_keras.tuner.steptime import step_time_cache
 from effnet_keras.tuner.space import SearchSpace, point_dict
+from effnet_keras.tuner.steptime import step_time_cache
 from effnet_keras.tuner.trials import TrainingTuner
 
 OBJECTIVES = {"accuracy": "val_accuracy", "score": "score"}

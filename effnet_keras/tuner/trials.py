@@ -18,9 +18,9 @@ import keras_tuner
 
 from effnet_keras.data import Dataset, load_dataset
 from effnet_keras.training.errors import UsageError
+from effnet_keras.training.loop import train
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
-from effnet_keras.training.loop import train
 
 
 @functools.lru_cache(maxsize=2)
