@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint test demo reproduce reproduce-study reproduce-search reproduce-compare reproduce-scale-up reproduce-resnet clean
+.PHONY: install lint test docs demo reproduce reproduce-study reproduce-search reproduce-compare reproduce-scale-up reproduce-resnet clean
 
 install: $(STAMP)
 
@@ -23,6 +23,17 @@ lint: install
 test: install
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
+# The documentation site (README's guides in docs/, API reference from docstrings) into site/;
+# --strict fails on broken links and anchors.
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 # Tiny settings for the demo's studies: the synthetic set, 2 short epochs per trial.
 DEMO_TRIALS := --dataset synthetic --synthetic-train 2000 --synthetic-test 500 --epochs 2 --batch-size 64 \
 	--optimizer adamw --lr 0.004 --directory runs/demo-tuning
@@ -32,7 +43,7 @@ DEMO_TRIALS := --dataset synthetic --synthetic-train 2000 --synthetic-test 500 -
 # then a tiny scaling study, a search over three feasible points and a model comparison.
 # Re-running resumes the tuner projects (they print their reports without training again).
 demo: install
-	$(PY) -m effnet_keras info b0 v2-b0 simple-cnn examples/b0-mini.json --resolution 32 --classes 10
+	$(PY) -m effnet_keras info b0 v2-b0 simple-cnn examples/b0-mini.json --resolution 32 --num-classes 10
 	$(PY) train.py --base examples/b0-mini.json --alpha 1.2 --beta 1.1 --gamma 1.15 --phi 1 \
 		--dataset synthetic --epochs 3 --batch-size 64 --optimizer adamw --lr 0.004 \
 		--output-dir runs/demo --restart --export

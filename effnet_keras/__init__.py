@@ -1,5 +1,6 @@
 """effnet-keras: compound-scaled EfficientNet and EfficientNetV2 for Keras 3."""
 
+from effnet_keras import absl_logs  # noqa: F401 (first: Keras without TensorFlow's start-up log lines)
 from effnet_keras.models.builder import build_model, decode_blocks, drop_connect_rates
 from effnet_keras.models.configs import VARIANTS, get_config, load_config, validate_config
 from effnet_keras.models.flops import count_macs, mac_breakdown

@@ -1,7 +1,5 @@
-import os
+"""`python -m effnet_keras COMMAND` (TF_CPP_MIN_LOG_LEVEL defaults to 2 in `absl_logs`, which runs first)."""
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from effnet_keras.cli import main  # noqa: E402
+from effnet_keras.cli import main
 
 raise SystemExit(main())

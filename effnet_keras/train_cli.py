@@ -3,188 +3,41 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from effnet_keras.data import DATASETS, LABEL_MODES, SOURCES, DataRequestError
-from effnet_keras.data.folder import MEMORY_SHARE, TEST_FRACTION
-from effnet_keras.data.images import RESIZE_POLICIES
-from effnet_keras.data.spec import DEFAULT_IMAGE_SIZE
-from effnet_keras.training.errors import TrainingError, UsageError
-from effnet_keras.training.limits import allowed
+from effnet_keras.cli_common import HelpFormatter, run_cli
+from effnet_keras.training.flags import add_model_arguments, add_training_arguments, require_dataset, settings_from_args
 from effnet_keras.training.loop import train
-from effnet_keras.training.recipe import OPTIMIZERS, RECIPE_NAMES, SCHEDULES
-from effnet_keras.training.runtime import JIT, PRECISIONS, STRATEGIES
-from effnet_keras.training.settings import TrainSettings
-
-D = TrainSettings()
-
-
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("model")
-    g.add_argument("--model", default=D.model, help="variant (b0..b7, v2-b0..v2-l), a config JSON file, resnet152 "
-                   "or simple-cnn")
-    g.add_argument("--alpha", type=float, help="compound scaling: depth multiplier per phi step")
-    g.add_argument("--beta", type=float, help="compound scaling: width multiplier per phi step")
-    g.add_argument("--gamma", type=float, help="compound scaling: resolution multiplier per phi step")
-    g.add_argument("--phi", type=float, help="compound scaling: number of doublings of the cost")
-    g.add_argument("--base", help="compound scaling base variant or config JSON (default: --model)")
-    g.add_argument("--scale", help="JSON with alpha/beta/gamma (and base, phi) as written by the tuner")
-    g.add_argument("--width", type=float, help="absolute width coefficient override (0.5 on b3 means 0.5)")
-    g.add_argument("--depth", type=float, help="absolute depth coefficient override")
-    g.add_argument("--resolution", type=int, help="training resolution in pixels (default: the model's own)")
-    g.add_argument("--weights", help="'imagenet' or a weights file for the backbone (transfer learning)")
-    g.add_argument("--freeze-backbone", action="store_true", help="train only the new head; BatchNorm stays frozen")
-    g.add_argument("--max-params", type=float, default=D.max_params,
-                   help="refuse a model estimated to have more parameters than this")
-    g.add_argument("--max-activation-gib", type=float, default=D.max_activation_gib,
-                   help="refuse a model estimated to need more GiB of activations per training image")
-
-
-def add_training_arguments(p: argparse.ArgumentParser) -> None:
-    """Data, recipe and hardware flags: shared by train.py and every tuner command."""
-    _data_arguments(p.add_argument_group("data"))
-    _recipe_arguments(p.add_argument_group("recipe"))
-    _hardware_arguments(p.add_argument_group("hardware"))
-    p.add_argument("--seed", type=int, default=D.seed,
-                   help=f"seeds weights, data order and splits ({allowed('--seed')})")
-
-
-def _data_arguments(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--dataset", default=D.dataset, help=f"{', '.join(DATASETS)}; folder:PATH: your images, in "
-                   f"PATH/<class>/* (a seeded {100 * TEST_FRACTION:.0f}%% of each class tests) or "
-                   "PATH/train/<class>/* and "
-                   "PATH/test/<class>/* (and PATH/val/<class>/*, which then validates); class names are the sorted "
-                   "folder names; JPEG, PNG, BMP, GIF (first frame), WebP, TIFF; decoded images are cached (see "
-                   "--data-dir); tfds:NAME: a TFDS image classification set prepared in --data-dir (read offline)")
-    g.add_argument("--data-dir", help="folder with the data set's official files (CIFAR archives, Fashion-MNIST IDX "
-                   "files), or TFDS data_dir; decoded arrays are cached in its effnet_keras_cache/ (default: "
-                   "~/.cache/effnet_keras/)")
-    g.add_argument("--source", default=D.source, choices=SOURCES)
-    g.add_argument("--val-split", type=float, default=D.val_split, help="validation (best epoch, search ranking) on "
-                   "a seeded, class-stratified hold-out of the training images: a fraction in (0, 1) or a number of "
-                   "images; the test split is evaluated once, at the end. 0: validate on the test split (then the "
-                   "test split chooses the model, and reports say so)")
-    g.add_argument("--label-mode", default=D.label_mode, choices=LABEL_MODES)
-    g.add_argument("--synthetic-train", type=int, default=D.synthetic_train,
-                   help=f"synthetic set: train images ({allowed('--synthetic-train')})")
-    g.add_argument("--synthetic-test", type=int, default=D.synthetic_test,
-                   help=f"synthetic set: test images ({allowed('--synthetic-test')})")
-    g.add_argument("--train-images", type=int, help="train on a seeded, class-stratified subset of this many "
-                   f"training images ({allowed('--train-images')}; default: all); sizes short experiments")
-    g.add_argument("--classes", help="keep only these labels or class names, relabelled 0..k-1 in this order, e.g. "
-                   "3,4,5 or cat,deer,dog")
-    g.add_argument("--image-size", metavar="H[,W]", help=f"folder:PATH and tfds:NAME (images of no fixed size): "
-                   f"resize images to H x W pixels, RGB (default: {DEFAULT_IMAGE_SIZE})")
-    g.add_argument("--resize", choices=RESIZE_POLICIES, help="how --image-size is reached: squash (ignore the "
-                   "aspect ratio, as Keras's image_dataset_from_directory), center-crop (crop the centred H:W box), "
-                   "pad (fit inside, black borders) (default: squash)")
-    g.add_argument("--skip-bad-images", action="store_true", help="folder:PATH: leave undecodable files out, "
-                   "counted in the log and config.json (default: stop, naming the file)")
-    g.add_argument("--stream", action="store_true", help="folder:PATH: decode the files while training instead of "
-                   "holding decoded images in memory (automatic when they exceed --in-memory-limit-gib)")
-    g.add_argument("--in-memory-limit-gib", type=float, help=f"folder:PATH: stream when decoded images would take "
-                   f"more GiB than this (default: {100 * MEMORY_SHARE:.0f}%% of physical memory)")
-    g.add_argument("--expected-counts", metavar="TRAIN,TEST|any", help="images the files must hold (default: the "
-                   "official counts); for copies you made yourself")
-
-
-def _recipe_arguments(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--epochs", type=int, default=D.epochs, help="length of the run and of its learning-rate "
-                   f"schedule ({allowed('--epochs')})")
-    g.add_argument("--stop-epoch", type=int, help="train only up to this epoch of the --epochs schedule, then evaluate "
-                   "and finish; run again with a later one (or none) to continue (default: --epochs)")
-    g.add_argument("--batch-size", type=int, default=D.batch_size,
-                   help=f"global batch, split over replicas ({allowed('--batch-size')})")
-    g.add_argument("--steps-per-epoch", type=int, help=f"steps per epoch ({allowed('--steps-per-epoch')}; default: one "
-                   "pass over train)")
-    g.add_argument("--recipe", default=D.recipe, choices=RECIPE_NAMES,
-                   help="defaults for the flags below: scratch (small images from scratch), imagenet (the paper's), "
-                   "transfer (fine-tuning --weights); auto: transfer with --weights, else scratch")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, help="default: the recipe's")
-    g.add_argument("--lr", type=float, help="peak learning rate per 256 images (default: the recipe's; another "
-                   "--optimizer than the recipe's starts from sgd 0.1, rmsprop 0.016, adamw 1e-3)")
-    g.add_argument("--no-lr-scaling", dest="lr_scaling", action="store_false",
-                   help="use --lr as is instead of lr * batch / 256")
-    g.add_argument("--schedule", choices=SCHEDULES,
-                   help="after warm-up: cosine to 0, the paper's exponential decay, or constant "
-                   "(default: the recipe's)")
-    g.add_argument("--warmup-epochs", type=float, help=f"linear warm-up length in epochs "
-                   f"({allowed('--warmup-epochs')}; default: the recipe's)")
-    g.add_argument("--decay-rate", type=float, help="exponential schedule: factor (default: 0.97)")
-    g.add_argument("--decay-epochs", type=float, help="exponential schedule: period in epochs (default: 2.4)")
-    g.add_argument("--weight-decay", type=float, help="decoupled weight decay (default: the recipe's; another "
-                   "--optimizer starts from sgd 5e-4, rmsprop 1e-5, adamw 0.05)")
-    g.add_argument("--decay-norm-and-bias", action=argparse.BooleanOptionalAction,
-                   help="apply weight decay to BatchNorm scales/offsets and biases too (default: the recipe's)")
-    g.add_argument("--label-smoothing", type=float, help="default: the recipe's")
-    g.add_argument("--bn-momentum", type=float, help="BatchNorm moving-average momentum of the model "
-                   "(default: the recipe's; imagenet/transfer keep the variant's)")
-    g.add_argument("--dropout", type=float, help="dropout before the classifier (default: the variant's)")
-    g.add_argument("--drop-connect", type=float, help="stochastic depth rate of the last block (default: 0.2)")
-    g.add_argument("--augment", default=D.augment, help="auto (the recipe's: scratch flips only for runs of "
-                   "at most 10 epochs, basic beyond), none, or parts of flip, basic, randaugment, cutout, mixup, "
-                   "cutmix joined by '+'")
-    g.add_argument("--augment-magnitude", type=float, default=D.augment_magnitude, help="strength in [0, 1]")
-    g.add_argument("--ema", type=float, nargs="?", const=0.999, help="keep an EMA of the weights with this decay")
-    g.add_argument("--progressive", action="store_true", help="EfficientNetV2 progressive learning: image size and "
-                   "augmentation grow over --progressive-stages stages")
-    g.add_argument("--progressive-stages", type=int, default=D.progressive_stages,
-                   help=f"stages of --progressive ({allowed('--progressive-stages')}; at most one per epoch)")
-
-
-def _hardware_arguments(g: argparse._ArgumentGroup) -> None:
-    g.add_argument("--precision", default=D.precision, choices=PRECISIONS,
-                   help="auto: mixed_float16 on GPU, mixed_bfloat16 on TPU, float32 on CPU")
-    g.add_argument("--strategy", default=D.strategy, choices=STRATEGIES,
-                   help="auto: MirroredStrategy when more than one GPU is visible")
-    g.add_argument("--jit-compile", default=D.jit_compile, choices=JIT, help="XLA; auto: on for GPU/TPU")
-    g.add_argument("--logical-cpus", type=int, default=D.logical_cpus,
-                   help="split the CPU into N logical devices (test MirroredStrategy "
-                   f"without GPUs; {allowed('--logical-cpus')})")
-
-
-def settings_from_args(args: argparse.Namespace, **overrides) -> TrainSettings:
-    """The TrainSettings named by parsed flags (fields without a flag keep their defaults)."""
-    fields = {f.name for f in dataclasses.fields(TrainSettings)}
-    return TrainSettings(**{**{k: v for k, v in vars(args).items() if k in fields}, **overrides})
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="train.py", description="Train an EfficientNet, EfficientNetV2 or baseline on "
                                 "CIFAR, Fashion-MNIST or the synthetic set; resumable, exportable.",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     add_model_arguments(p)
     add_training_arguments(p)
     g = p.add_argument_group("run")
-    g.add_argument("--output-dir", help="run directory (default: runs/<model>-<dataset>-<timestamp>)")
-    g.add_argument("--export", nargs="?", const="", help="export a SavedModel at the end (default DIR: RUN/export)")
-    g.add_argument("--restart", action="store_true", help="start over instead of resuming")
+    g.add_argument("--output-dir", metavar="DIR", help="run directory (default: runs/<model>-<dataset>-<timestamp>)")
+    g.add_argument("--export", metavar="DIR", nargs="?", const="", help="export a SavedModel at the end, into DIR "
+                   "(default DIR: RUN/export); a failed export exits with code 2 and keeps the run")
+    g.add_argument("--restart", action="store_true", help="start over instead of resuming (without it: resume the "
+                   "run in --output-dir)")
     return p
 
 
-def run_cli(call: Callable[[], int | None], interrupted: str,
-            usage_errors: tuple = (UsageError, DataRequestError)) -> int:
-    """Run a command: one `error: ...` line instead of a traceback. Exit codes: 0 done, 2 bad input
-    (`usage_errors`, before any training), 1 other failures, 130 Ctrl-C (printing `interrupted`)."""
-    try:
-        return call() or 0
-    except usage_errors as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except (TrainingError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"interrupted: {interrupted}; run the same command again to resume.", file=sys.stderr)
-        return 130
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The flags `argv` (default: sys.argv), checked as the parser checks them; SystemExit(2) on a usage error."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    require_dataset(parser, args)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    settings = settings_from_args(build_parser().parse_args(argv))
+    """Train as the flags `argv` say; the exit code (`cli_common.run_cli`)."""
+    settings = settings_from_args(parse_args(argv))
 
     def run() -> None:
         train(settings)
 
-    return run_cli(run, "every completed epoch is checkpointed")
+    return run_cli(run, "every completed epoch is checkpointed; run the same command again to resume.")

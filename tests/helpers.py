@@ -8,8 +8,10 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -65,16 +67,68 @@ def history(run_dir):
         return list(csv.DictReader(f))
 
 
-def tuner_cli(*args, env=None, **kwargs):
-    """`python -m tuner *args` in a child process (for tests that kill it or run several)."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "tuner", *args], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+class Child:
+    """`python *args` in a child process whose stdout and stderr lines are collected by two threads as
+    they come, so that a test blocks until the child prints a line (an event: an epoch began, the chief
+    is up) instead of polling files against the clock."""
+
+    def __init__(self, *args, env=None):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1", **(env or {})}
+        self.proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.pid, self.out, self.err, self._ended = self.proc.pid, [], [], set()
+        self._changed = threading.Condition()
+        self._readers = [threading.Thread(target=self._read, args=(stream, lines), daemon=True)
+                         for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, stream, lines):
+        for line in stream:
+            with self._changed:
+                lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._ended.add(id(lines))
+            self._changed.notify_all()
+
+    def wait_for(self, line, count=1, timeout=600):
+        """Block until the child has printed `line` (a whole stdout line, surrounding spaces aside) `count`
+        times; False when its stdout ended first (it exited). `timeout` (seconds) only stops a hung child's test."""
+        def seen():
+            return sum(printed.strip() == line for printed in self.out) >= count
+
+        with self._changed:
+            self._changed.wait_for(lambda: seen() or id(self.out) in self._ended, timeout)
+            return seen()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+
+    def finish(self, timeout=600):
+        """Wait for the child to end: (exit code, stdout, stderr)."""
+        self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        return self.proc.returncode, "".join(self.out), "".join(self.err)
 
 
-def finish(proc, timeout=600):
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out, err
+def in_project(oracle, directory, project_name="p"):
+    """`oracle`, keeping its files in DIRECTORY/PROJECT_NAME as a KerasTuner tuner's oracle does (public API
+    only: a tuner that trains nothing places it there)."""
+    import keras_tuner
+
+    class Placing(keras_tuner.Tuner):
+        def run_trial(self, trial, *args, **kwargs):
+            raise AssertionError("this tuner only places its oracle's files")
+
+    Placing(oracle=oracle, directory=str(directory), project_name=project_name)
+    return oracle
+
+
+def tuner_cli(*args, env=None):
+    """`python -m tuner *args` as a `Child` (for tests that kill it or run several)."""
+    return Child("-m", "tuner", *args, env=env)
 
 
 def trials(project):

@@ -6,14 +6,15 @@ import math
 
 import keras_tuner
 import pytest
+from helpers import in_project
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from effnet_keras.models.scaling import cost_ratio
-from effnet_keras.tuner.bayes import Box, Surface, SurfaceOracle, initial_points, point_key
+from effnet_keras.tuner.bayes import Box, Surface, SurfaceOracle, initial_points
 from effnet_keras.tuner.measured import MeasuredSurface, lattice
-from effnet_keras.tuner.space import SpaceError
+from effnet_keras.tuner.space import SpaceError, point_key
 
 bounds = st.tuples(st.floats(1.0, 1.6), st.floats(0.01, 0.8)).map(lambda t: (t[0], t[0] + t[1]))
 
@@ -53,8 +54,7 @@ def test_the_default_range_surface_spans_it_and_holds_the_papers_point():
 
 def test_proposals_stay_feasible_once_the_gaussian_process_leads(tmp_path):
     surface = Surface((1.0, 1.4), (1.0, 1.4), (1.0, 1.4), 2.0)
-    oracle = SurfaceOracle(surface, {"kind": "search"}, max_trials=8, seed=1)
-    oracle._set_project_dir(str(tmp_path), "p")
+    oracle = in_project(SurfaceOracle(surface, {"kind": "search"}, max_trials=8, seed=1), tmp_path)
     seen = []
     while True:
         trial = oracle.create_trial("tuner0")
@@ -70,12 +70,11 @@ def test_proposals_stay_feasible_once_the_gaussian_process_leads(tmp_path):
     assert len(seen) == 8 and initial_points(8) == 4  # 4 random, then 4 from the Gaussian process
     assert len({(v["alpha"], v["beta"]) for v in seen}) == 8
 
-    reloaded = SurfaceOracle(surface, {"kind": "search"}, max_trials=8, seed=1)
-    reloaded._set_project_dir(str(tmp_path), "p")
+    reloaded = in_project(SurfaceOracle(surface, {"kind": "search"}, max_trials=8, seed=1), tmp_path)
     reloaded.reload()
     assert len(reloaded.trials) == 8
-    other = SurfaceOracle(Surface((1.0, 1.3), (1.0, 1.4), (1.0, 1.4), 2.0), {"kind": "search"}, max_trials=8)
-    other._set_project_dir(str(tmp_path), "p")
+    other = in_project(SurfaceOracle(Surface((1.0, 1.3), (1.0, 1.4), (1.0, 1.4), 2.0), {"kind": "search"},
+                                     max_trials=8), tmp_path)
     with pytest.raises(SpaceError, match="different search"):
         other.reload()
 
@@ -129,8 +128,7 @@ def test_every_measured_proposal_is_in_the_band_and_none_is_missed(alpha, beta, 
 def test_a_measured_surface_has_one_point_per_network_and_the_search_stops_when_it_is_spent(tmp_path, capsys):
     surface = measured(Box((1.0, 1.4), (1.0, 1.4), (1.0, 1.0), 2.0), 0.1)
     assert [d.alpha for d in surface.depths] == [1.0, 1.001, 1.334]  # 3, 4 and 5 blocks
-    oracle = SurfaceOracle(surface, {"kind": "search"}, max_trials=8, seed=0)
-    oracle._set_project_dir(str(tmp_path), "p")
+    oracle = in_project(SurfaceOracle(surface, {"kind": "search"}, max_trials=8, seed=0), tmp_path)
     points = []
     while (trial := oracle.create_trial("tuner0")).status != keras_tuner.engine.trial.TrialStatus.STOPPED:
         v = trial.hyperparameters.values

@@ -20,6 +20,7 @@ from effnet_keras.training import export
 from effnet_keras.training.export import ExportError, add_export_command, export_run, verify_export
 
 NAMES = ["airplane", "chat noir", "über", "deer", "frog"]
+PASSED = dict.fromkeys(export.CHECKS, True)
 TINY = ek.override(MICRO, resolution=64, head_filters=1280)  # 320 features: peaked probabilities
 
 
@@ -116,7 +117,7 @@ def test_float32_export_matches_the_keras_model_within_1e_5(float32_run, reloade
     run, summary = float32_run
     assert summary["path"] == str(run / "export") and (run / "export" / "saved_model.pb").is_file()
     assert summary["verified"] and summary["ok"] is True and summary["tolerance"] == 1e-5
-    assert 0.0 <= summary["max_abs_diff"] <= 1e-5
+    assert summary["checks"] == PASSED and len(PASSED) == 6 and 0.0 <= summary["max_abs_diff"] <= 1e-5
     images = np.random.default_rng(7).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     expected = keras.models.load_model(run / "model.keras").predict(images, verbose=0)
     served = np.array(reloaded["outputs"]["probabilities"][1])
@@ -156,7 +157,7 @@ def test_cli_command_replaces_an_earlier_export(float32_run, capsys):
     assert args.run(args) == 0
     printed = json.loads(capsys.readouterr().out)
     assert printed["path"] == str(run / "export") and printed["verified"] is False
-    assert printed["max_abs_diff"] is None and printed["ok"] is None
+    assert printed["max_abs_diff"] is None and printed["checks"] is None and printed["ok"] is None
     assert (run / "export" / "saved_model.pb").stat().st_mtime_ns != before
     assert (run / "export" / "labels.txt").is_file() and leftovers(run) == []
     assert parser.parse_args(["export", "r", "o"]).out_dir == "o"
@@ -179,7 +180,7 @@ def test_grey_run_serves_raw_one_channel_images_and_refuses_other_shapes(tmp_pat
     (run / "config.json").write_text(json.dumps({"class_names": NAMES, "precision": "float32",
                                                  "image_shape": [28, 28, 1]}))
     summary = export_run(run)
-    assert summary["ok"] is True and summary["max_abs_diff"] <= 1e-5
+    assert summary["ok"] is True and summary["checks"] == PASSED and summary["max_abs_diff"] <= 1e-5
     assert summary["signature"]["serving_default"]["inputs"] == {"images": {"shape": [None, 28, 28, 1],
                                                                             "dtype": "uint8"}}
     serve = tf.saved_model.load(summary["path"]).signatures["serving_default"]
@@ -212,7 +213,8 @@ def test_mixed_precision_export_within_stated_tolerance(tmp_path, precision, com
     assert compute_dtype in {layer.compute_dtype for layer in model.get_layer("efficientnet-micro").layers}
     summary = export_run(run, tmp_path / "served")
     assert summary["tolerance"] == {"mixed_bfloat16": 3e-2, "mixed_float16": 5e-3}[precision]
-    assert summary["ok"] is True and 0.0 <= summary["max_abs_diff"] <= summary["tolerance"]
+    assert summary["ok"] is True and summary["checks"] == PASSED
+    assert 0.0 <= summary["max_abs_diff"] <= summary["tolerance"]
     assert summary["signature"]["serving_default"]["outputs"]["probabilities"]["dtype"] == "float32"
 
 
@@ -220,8 +222,12 @@ def test_mismatch_fails_and_keeps_the_run_and_the_earlier_export(float32_run, mo
     run, _ = float32_run
     model_hash, export_hash = sha256(run / "model.keras"), sha256(run / "export" / "saved_model.pb")
     other = make_model(seed=1)  # same architecture, other weights: the export cannot match it
-    monkeypatch.setattr(export, "verify_export", lambda path, model, **kw: verify_export(path, other, **kw))
-    with pytest.raises(ExportError, match=r"does not reproduce the Keras model: max abs difference .* > tolerance"):
+    checked = verify_export(run / "export", other, tolerance=1e-5)
+    assert checked["ok"] is False and checked["checks"] == {**PASSED, "within_tolerance": False}
+    assert checked["max_abs_diff"] > 0.1
+    monkeypatch.setattr(export, "verify_export", lambda path, model, **kw: checked)
+    with pytest.raises(ExportError, match=r"failed verification: it does not reproduce the Keras model: the max abs "
+                                          r"difference of the probabilities exceeds the tolerance \(0\.\d+ > 1e-05\)"):
         export_run(run)
     assert sha256(run / "model.keras") == model_hash
     assert sha256(run / "export" / "saved_model.pb") == export_hash

@@ -1,26 +1,31 @@
-"""Successive halving: rung arithmetic and promotion (properties), and a search killed mid-rung that
-resumes without retraining finished rungs, continuing the promoted point from its checkpoint."""
+"""Successive halving: rung arithmetic and promotion (properties), the schedule the oracle's trials
+record, and a search killed mid-rung that resumes without retraining finished rungs, continuing the
+promoted point from its checkpoint."""
 
 import csv
 import json
 import signal
-import time
 
+import keras_tuner
 import pytest
-from helpers import TINY, TRAINING, markdown_rows, png_size, tuner, tuner_cli
+from helpers import TINY, TRAINING, in_project, markdown_rows, png_size, tuner, tuner_cli
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from effnet_keras.tuner.halving import plan_rungs, promote, rung_epochs
-from effnet_keras.tuner.space import SpaceError
+from effnet_keras.tuner.halving import HalvingOracle, plan_rungs, promote
+from effnet_keras.tuner.project import ProjectDir
+from effnet_keras.tuner.space import SEED_CANDIDATES, SpaceError, point_dict, point_key
+from effnet_keras.tuner.trials import read_project
+
+Status = keras_tuner.engine.trial.TrialStatus
 
 
 @hsettings(max_examples=300, deadline=None)
 @given(st.integers(1, 200), st.integers(1, 30), st.integers(1, 300), st.integers(2, 6))
 def test_rungs_shrink_by_eta_and_grow_to_the_full_budget(points, min_epochs, epochs, eta):
     if min_epochs > epochs:
-        with pytest.raises(SpaceError, match="--min-epochs must be between 1 and --epochs"):
+        with pytest.raises(SpaceError, match="--min-epochs must be a number >= 1 and <= "):
             plan_rungs(points, min_epochs, epochs, eta)
         return
     rungs = plan_rungs(points, min_epochs, epochs, eta)
@@ -32,17 +37,33 @@ def test_rungs_shrink_by_eta_and_grow_to_the_full_budget(points, min_epochs, epo
         assert after.start == before.epochs < after.epochs
         assert after.epochs == (epochs if after.points == 1 else min(epochs, min_epochs * eta ** after.index))
     assert [r.index for r in rungs] == list(range(len(rungs)))
-    assert rung_epochs(rungs) <= points * epochs  # never more than the grid
-    assert rung_epochs(rungs) == sum(r.points * (r.epochs - r.start) for r in rungs)
 
 
-def test_the_seed_grid_at_nine_epochs_costs_under_a_third():
-    rungs = plan_rungs(6, 1, 9, 3)
-    assert [(r.points, r.start, r.epochs) for r in rungs] == [(6, 0, 1), (2, 1, 3), (1, 3, 9)]
-    assert rung_epochs(rungs) == 16 and rung_epochs(rungs) / (6 * 9) < 0.4
+def end(oracle, trial, accuracy):
+    oracle.update_trial(trial.trial_id, {"val_accuracy": accuracy})
+    trial.status = Status.COMPLETED
+    oracle.end_trial(trial)
 
 
-@pytest.mark.parametrize("eta, message", [(1, "--reduction must be >= 2"), (0, "--reduction must be >= 2")])
+def test_the_seed_grid_at_nine_epochs_trains_16_epochs_under_a_third_of_the_grid(tmp_path):
+    points = [point_dict(p) for p in SEED_CANDIDATES]
+    oracle = in_project(HalvingOracle(points, {"kind": "search"}, min_epochs=1, epochs=9, eta=3), tmp_path)
+    accuracy = {point_key(p): a for p, a in zip(points, (0.3, 0.8, 0.5, 0.9, 0.1, 0.2))}
+    while (trial := oracle.create_trial("tuner0")).status == Status.RUNNING:
+        end(oracle, trial, accuracy[point_key(trial.hyperparameters.values)])
+    assert trial.status == Status.STOPPED
+    # What each trial trained, as its record on disk says: (rung, epochs inherited, epochs at its end).
+    records = [json.loads(path.read_text()) for path in ProjectDir(tmp_path / "p").trial_records()]
+    values = sorted((r["hyperparameters"]["values"] for r in records), key=lambda v: v["tuner/round"])
+    assert [(v["tuner/round"], v["tuner/initial_epoch"], v["tuner/epochs"]) for v in values] == [
+        *[(0, 0, 1)] * 6, (1, 1, 3), (1, 1, 3), (2, 3, 9)]
+    assert sum(v["tuner/epochs"] - v["tuner/initial_epoch"] for v in values) == 16 < 0.4 * 6 * 9
+    assert {point_key(v) for v in values[6:8]} == {point_key(SEED_CANDIDATES[i]) for i in (1, 3)}  # the best two
+    assert point_key(values[8]) == point_key(SEED_CANDIDATES[3])  # then the best of them
+
+
+@pytest.mark.parametrize("eta, message", [(1, "--reduction must be a number >= 2, got 1"),
+                                          (0, "--reduction must be a number >= 2, got 0")])
 def test_an_eta_below_two_is_refused(eta, message):
     with pytest.raises(SpaceError, match=message):
         plan_rungs(6, 1, 9, eta)
@@ -70,16 +91,14 @@ def test_halving_search_killed_mid_rung_resumes_and_continues_the_promoted_point
             "--project-name", "p", *TRAINING, "--epochs", "3", "--algorithm", "halving", "--min-epochs", "1",
             "--reduction", "2"]
     project = tmp_path / "p"
-    proc = tuner_cli(*args)
-    deadline = time.time() + 400
-    while time.time() < deadline and proc.poll() is None:  # kill once rung 1 has trained epoch 2 of 3
-        if (project / "trial_2" / "run-0" / "history.csv").exists() and len(
-                _history_epochs(project / "trial_2" / "run-0")) == 2:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    child = tuner_cli(*args)
+    # Rung 0 trains one epoch per trial (no "Epoch" line); rung 1 (trial_2) prints "Epoch 3/3" once epoch 2
+    # is recorded.
+    if child.wait_for("Epoch 3/3"):
+        child.kill()
+    code, out, err = child.finish()
+    assert code == -signal.SIGKILL, f"the search ended before it could be killed: {err[-3000:]}"
+    assert _history_epochs(project / "trial_2" / "run-0") == [1, 2]
     rung0 = [project / f"trial_{i}" / "run-0" / "metrics.json" for i in (0, 1)]
     stamps = [m.stat().st_mtime_ns for m in rung0]
 
@@ -96,6 +115,8 @@ def test_halving_search_killed_mid_rung_resumes_and_continues_the_promoted_point
     assert {k: values[2][k] for k in ("alpha", "beta", "gamma")} == {
         k: values[int(values[2]["tuner/trial_id"])][k] for k in ("alpha", "beta", "gamma")}
     assert _history_epochs(project / "trial_2" / "run-0") == [1, 2, 3]  # epoch 1 inherited, not retrained
+    _, completed = read_project(project)  # the epochs each trial trained itself, as its record says
+    assert sorted((t["trial_id"], t["trained_epochs"]) for t in completed) == [("0", 1), ("1", 1), ("2", 2)]
 
     rows = markdown_rows((project / "results.md").read_text())
     header = rows[0]
@@ -107,30 +128,18 @@ def test_halving_search_killed_mid_rung_resumes_and_continues_the_promoted_point
 
 
 def test_workers_wait_for_a_whole_rung_before_the_promotions_are_issued(tmp_path):
-    import keras_tuner
-
-    from effnet_keras.tuner.halving import HalvingOracle
-
-    status = keras_tuner.engine.trial.TrialStatus
     points = [{"alpha": 1.2, "beta": 1.1, "gamma": 1.15}, {"alpha": 1.15, "beta": 1.1, "gamma": 1.2}]
-    oracle = HalvingOracle(points, {"kind": "search"}, min_epochs=1, epochs=4, eta=2)
-    oracle._set_project_dir(str(tmp_path), "p")
+    oracle = in_project(HalvingOracle(points, {"kind": "search"}, min_epochs=1, epochs=4, eta=2), tmp_path)
     first, second = oracle.create_trial("tuner0"), oracle.create_trial("tuner1")
     assert [t.hyperparameters.values["alpha"] for t in (first, second)] == [1.2, 1.15]
-
-    def end(trial, accuracy):
-        oracle.update_trial(trial.trial_id, {"val_accuracy": accuracy})
-        trial.status = status.COMPLETED
-        oracle.end_trial(trial)
-
-    end(first, 0.3)
-    assert oracle.create_trial("tuner0").status == status.IDLE  # rung 0 is not finished yet
-    end(second, 0.6)
+    end(oracle, first, 0.3)
+    assert oracle.create_trial("tuner0").status == Status.IDLE  # rung 0 is not finished yet
+    end(oracle, second, 0.6)
     promoted = oracle.create_trial("tuner0")
-    assert promoted.status == status.RUNNING
+    assert promoted.status == Status.RUNNING
     assert {k: promoted.hyperparameters.values[k] for k in ("alpha", "tuner/round", "tuner/initial_epoch",
                                                              "tuner/epochs", "tuner/trial_id")} == {
         "alpha": 1.15, "tuner/round": 1, "tuner/initial_epoch": 1, "tuner/epochs": 4, "tuner/trial_id": second.trial_id}
-    assert oracle.create_trial("tuner1").status == status.STOPPED  # every trial of the schedule is issued
-    end(promoted, 0.7)
-    assert [t.status for t in oracle.trials.values()] == [status.COMPLETED] * 3
+    assert oracle.create_trial("tuner1").status == Status.STOPPED  # every trial of the schedule is issued
+    end(oracle, promoted, 0.7)
+    assert [t.status for t in oracle.trials.values()] == [Status.COMPLETED] * 3

@@ -14,7 +14,7 @@ def run(*args):
 def test_json_rows_for_a_cifar_head(tmp_path):
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps({**__import__("effnet_keras").get_config("b0"), "name": "tiny", "width": 0.5}))
-    result = run("info", "b0", str(config), "--resolution", "32", "--classes", "10", "--json")
+    result = run("info", "b0", str(config), "--resolution", "32", "--num-classes", "10", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
     assert [r["model"] for r in rows] == ["b0", "tiny"]
@@ -33,8 +33,17 @@ def test_table_and_errors():
     assert "Traceback" not in bad.stderr
 
 
+def test_classes_is_a_label_subset_elsewhere_so_info_counts_outputs_with_num_classes():
+    result = run("info", "b0", "--classes", "10")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "python -m effnet_keras info: error: --classes is now --num-classes here: the number of classifier outputs; "
+        "--classes picks labels of the data set (train.py, tuner search, study and compare).")
+    assert run("info", "b0", "--num-classes", "1").returncode == 2
+
+
 def test_baselines_have_rows_without_coefficients():
-    result = run("info", "simple-cnn", "resnet152", "--resolution", "32", "--classes", "10", "--json")
+    result = run("info", "simple-cnn", "resnet152", "--resolution", "32", "--num-classes", "10", "--json")
     rows = {r["model"]: r for r in json.loads(result.stdout)}
     assert rows["simple-cnn"]["width"] is None and rows["simple-cnn"]["params"] == 306_154
     assert abs(rows["resnet152"]["macs"] - 11.28e9 * (32 / 224) ** 2) / rows["resnet152"]["macs"] < 0.05

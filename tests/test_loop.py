@@ -10,7 +10,7 @@ from helpers import SMALL_DATA, TINY, history, markdown_rows, train_py, train_py
 
 import effnet_keras as ek
 from effnet_keras import train_cli
-from effnet_keras.training import loop, rundir
+from effnet_keras.training import loop, rundir, settings
 from effnet_keras.training.augment import resize_layer
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.settings import TrainSettings
@@ -122,9 +122,22 @@ def test_serving_model_takes_raw_uint8_and_resizes_inside(image_shape, resolutio
     np.testing.assert_allclose(np.asarray(model(images)), np.asarray(inner(rgb)), rtol=1e-5, atol=1e-5)
 
 
-def test_the_train_step_is_traced_once_per_run(tmp_path, monkeypatch):
+def counted(monkeypatch, module, name: str) -> list:
+    """Replace `module.name` by a wrapper that calls it and appends 1 to the list returned, per call."""
+    calls, original = [], getattr(module, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, counting)
+    return calls
+
+
+def test_the_train_step_is_traced_and_the_settings_resolved_once_per_run(tmp_path, monkeypatch):
     """The optimizer is built before fit: building it inside the first traced step made TensorFlow
-    trace that step a second time (about 12 s of a tiny run on 2 CPU cores)."""
+    trace that step a second time (about 12 s of a tiny run on 2 CPU cores). The settings are checked
+    (`check_settings` selects the data set once) and the recipe customised once; the rest reads them."""
     traced = []
     original = loop.Trainer.train_step
 
@@ -133,7 +146,9 @@ def test_the_train_step_is_traced_once_per_run(tmp_path, monkeypatch):
         return original(self, data)
 
     monkeypatch.setattr(loop.Trainer, "train_step", counting)
-    loop.train(TrainSettings(model=TINY, dataset="synthetic", synthetic_train=128, synthetic_test=32,
-                             epochs=2, steps_per_epoch=2, batch_size=32, augment="none",
-                             output_dir=str(tmp_path / "run")), log=lambda *_: None)
-    assert len(traced) == 1
+    checks, recipes = counted(monkeypatch, settings, "dataset_selection"), counted(monkeypatch, settings, "customised")
+    metrics = loop.train(TrainSettings(model=TINY, dataset="synthetic", synthetic_train=128, synthetic_test=32,
+                                       epochs=2, steps_per_epoch=2, batch_size=32, augment="none",
+                                       output_dir=str(tmp_path / "run")), log=lambda *_: None)
+    assert len(traced) == 1 and metrics["epochs"] == 2
+    assert (len(checks), len(recipes)) == (1, 1)

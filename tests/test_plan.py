@@ -1,6 +1,7 @@
 """Specification of effnet_keras.training.plan: what a run decides, from its settings, the files they
 name and the kind of device, before it touches data or devices."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import effnet_keras as ek
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.inputs import read_inputs
 from effnet_keras.training.plan import check_run, plan_run, plan_stages
-from effnet_keras.training.settings import TrainSettings
+from effnet_keras.training.settings import ResolvedSettings, TrainSettings, check_settings
 
 TINY = ek.override("b0", width=0.25, depth=0.25, resolution=64, bn_momentum=0.9, name="tiny")
 
@@ -36,7 +37,20 @@ def test_more_stages_than_epochs_give_one_stage_per_epoch():
 
 
 def plan(settings, device="cpu"):
-    return plan_run(settings, read_inputs(settings), device)
+    return plan_run(check_settings(settings), read_inputs(settings), device)
+
+
+def test_plan_run_takes_only_resolved_settings_and_nothing_can_change_them():
+    settings = TrainSettings(model="simple-cnn", epochs=3)
+    with pytest.raises(TypeError, match="plan_run takes the ResolvedSettings that check_settings returns"):
+        plan_run(settings, read_inputs(settings), "cpu")
+    resolved = check_settings(settings)
+    assert isinstance(resolved, ResolvedSettings) and resolved.settings is settings
+    assert (resolved.recipe.name, resolved.augment) == ("scratch", "flip")
+    for obj, field in ((resolved, "augment"), (settings, "epochs"), (resolved.recipe, "lr")):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(obj, field, getattr(obj, field))
+    assert plan_run(resolved, read_inputs(settings), "cpu").recipe is resolved.recipe
 
 
 def test_a_config_dict_is_a_model_as_a_file_or_a_name_is():
@@ -54,7 +68,7 @@ def test_planning_reads_no_file_once_the_inputs_are_read(tmp_path):
     inputs = read_inputs(settings)
     config.unlink()
     scale.unlink()
-    planned = plan_run(settings, inputs, "cpu")
+    planned = plan_run(check_settings(settings), inputs, "cpu")
     assert planned.model.config["depth"] == pytest.approx(0.25 * 1.2) and planned.strategy == "auto"
 
 

@@ -19,7 +19,7 @@ from effnet_keras.training.recipe import (
     customised,
     make_optimizer,
 )
-from effnet_keras.training.settings import TrainSettings, augment_policy, training_recipe
+from effnet_keras.training.settings import TrainSettings, check_settings, training_recipe
 
 
 def lr_at(schedule, *steps):
@@ -60,11 +60,11 @@ def test_auto_recipe_is_transfer_with_pretrained_weights_and_scratch_without():
     (3, "transfer", "basic"), (3, "imagenet", "basic"),
 ])
 def test_auto_augmentation_is_flip_for_short_scratch_runs_and_basic_for_long_ones(epochs, recipe, want):
-    assert augment_policy(TrainSettings(epochs=epochs, recipe=recipe)) == want
+    assert check_settings(TrainSettings(epochs=epochs, recipe=recipe)).augment == want
 
 
 def test_an_explicit_augmentation_wins_over_the_recipe():
-    assert augment_policy(TrainSettings(epochs=3, augment="basic+mixup")) == "basic+mixup"
+    assert check_settings(TrainSettings(epochs=3, augment="basic+mixup")).augment == "basic+mixup"
 
 
 def test_flags_replace_recipe_fields_and_unset_flags_keep_them():

@@ -6,13 +6,10 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
-from helpers import ROOT, SMALL_DATA, TINY, TINY_RUN, history, train_py
+from helpers import ROOT, SMALL_DATA, TINY, TINY_RUN, Child, history, train_py
 
 from effnet_keras import train_cli
 from effnet_keras.training import rundir
@@ -22,16 +19,11 @@ def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):
     run_dir = tmp_path / "run"
     args = [str(ROOT / "train.py"), "--model", TINY, *SMALL_DATA, "--epochs", "3", "--batch-size", "64",
             "--output-dir", str(run_dir), "--augment", "none"]
-    proc = subprocess.Popen([sys.executable, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
-    deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None:
-        state = run_dir / "state.json"
-        if state.exists() and json.loads(state.read_text())["epochs_done"] >= 1:
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    child = Child(*args)
+    if child.wait_for("Epoch 2/3"):  # epoch 1 is recorded
+        child.kill()
+    code, _, err = child.finish()
+    assert code == -signal.SIGKILL, f"the run finished before it could be killed: {err[-3000:]}"
     done = json.loads((run_dir / "state.json").read_text())["epochs_done"]
     assert 1 <= done < 3
 
@@ -143,20 +135,15 @@ def test_damaged_checkpoint_resumes_from_the_one_before_or_stops(finished_run, t
 def test_second_command_on_a_run_directory_stops_naming_the_pid_and_a_dead_ones_lock_is_taken(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = [*TINY_RUN, "--epochs", "1000", "--output-dir", str(run_dir)]
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=ROOT)
+    first = Child(str(ROOT / "train.py"), *args)
     try:
-        deadline = time.time() + 300
-        while time.time() < deadline and proc.poll() is None and not (
-                (run_dir / ".lock").exists() and (run_dir / ".lock").read_text().strip() == str(proc.pid)):
-            time.sleep(0.05)
-        assert proc.poll() is None, "the first command ended before it could be raced"
+        assert first.wait_for("Epoch 1/1000"), "the first command ended before it could be raced"  # it holds the lock
         assert train_cli.main(args) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert err == [f"error: {run_dir} is in use by another training command (PID {proc.pid}); wait for it to "
+        assert err == [f"error: {run_dir} is in use by another training command (PID {first.pid}); wait for it to "
                        "finish or stop it, or pass another --output-dir."]
     finally:
-        proc.kill()
-        proc.wait()
+        first.kill()
+        first.finish()
     with rundir.RunDir(run_dir).lock():  # the kernel released the dead command's lock
         assert (run_dir / ".lock").read_text() == f"{os.getpid()}\n"

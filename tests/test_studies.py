@@ -114,9 +114,11 @@ def test_compare_cli_records_cost_speed_latency_and_plots(tmp_path):
 
 def test_bad_study_and_compare_input_exit_2(tmp_path):
     for args, message, expected in (
-            (["study", "--base", TINY, "--dimension", "height", "--directory", str(tmp_path)], "--dimension height", 2),
-            (["compare", "--models", "b0,b0", "--directory", str(tmp_path)], "distinct model names", 2),
-            (["compare", "--models", "b9", "--directory", str(tmp_path)], "Unknown variant 'b9'", 2),
+            (["study", "--base", TINY, "--dimension", "height", "--directory", str(tmp_path), *TRAINING],
+             "--dimension height", 2),
+            (["compare", "--models", "b0,b0", "--directory", str(tmp_path), *TRAINING], "distinct model names", 2),
+            (["compare", "--models", "b9", "--directory", str(tmp_path), *TRAINING], "Unknown variant 'b9'", 2),
+            (["compare", "--models", "b0", "--directory", str(tmp_path)], "--dataset is required: cifar10,", 2),
             (["report", str(tmp_path)], "not a tuner project directory", 2)):
         code, _, err = tuner(*args)
         assert code == expected and message in err.strip().splitlines()[-1], (args, err[-500:])

@@ -1,15 +1,16 @@
-"""Specification of train.py (effnet_keras.train_cli): one message and exit code 2 for bad flags,
-exit 1 for bad data, training from data files, and what Ctrl-C says."""
+"""Specification of train.py (effnet_keras.train_cli): one message and exit code 2 for bad flags and
+bad data, a required --dataset, the same exit code for an export error as `python -m effnet_keras export`,
+training from data files, and what Ctrl-C says."""
 
 import json
 
 import keras
 import numpy as np
 import pytest
-from helpers import SMALL_DATA, train_py
+from helpers import SMALL_DATA, TINY_RUN, in_process, train_py
 
 import effnet_keras as ek
-from effnet_keras import train_cli
+from effnet_keras import cli, train_cli
 from effnet_keras.data import write_cifar_archive, write_fashion_mnist
 
 
@@ -27,7 +28,7 @@ from effnet_keras.data import write_cifar_archive, write_fashion_mnist
     (["--model", "simple-cnn", "--expected-counts", "any"], "--expected-counts applies to the official CIFAR and"),
     (["--model", "simple-cnn", "--train-images", "0"], "--train-images must be a number >= 1 and <= 100,000,000"),
     (["--model", "b0", "--gamma", "inf", "--alpha", "1.2", "--beta", "1.1", "--phi", "1"],
-     "--gamma must be a finite number > 0, got inf"),
+     "--gamma must be a number > 0, got inf"),
     (["--model", "b0", "--alpha", "1e200", "--beta", "1.1", "--gamma", "1.15", "--phi", "2"],
      "--alpha 1e+200 with --phi 2 scales depth by"),
     (["--model", "b0", "--alpha", "1.2", "--beta", "1.1", "--gamma", "1.15", "--phi", "nan"],
@@ -45,8 +46,8 @@ from effnet_keras.data import write_cifar_archive, write_fashion_mnist
     (["--model", "b0", "--width", "1000"], "too large to build: about"),
     (["--model", "b0", "--resolution", "100000"], "GiB of activations per training image"),
     (["--model", "b0", "--max-params", "0"], "--max-params must be a number > 0"),
-    (["--model", "simple-cnn", "--stop-epoch", "2"], "--stop-epoch must be between 1 and --epochs (1), got 2"),
-    (["--model", "simple-cnn", "--stop-epoch", "0"], "--stop-epoch must be between 1 and --epochs (1), got 0"),
+    (["--model", "simple-cnn", "--stop-epoch", "2"], "--stop-epoch must be a number >= 1 and <= 1, got 2"),
+    (["--model", "simple-cnn", "--stop-epoch", "0"], "--stop-epoch must be a number >= 1 and <= 1, got 0"),
 ])
 def test_bad_settings_exit_2_with_one_message(args, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -105,7 +106,7 @@ def test_cifar_archive_pickled_by_python3_with_own_counts_trains_with_the_flag(t
                         np.arange(50) % 10, protocol=2)
     args = ["--model", "simple-cnn", "--dataset", "cifar10", "--data-dir", str(data_dir), "--epochs", "1",
             "--steps-per-epoch", "2", "--batch-size", "16"]
-    assert train_cli.main([*args, "--output-dir", str(tmp_path / "refused")]) == 1
+    assert train_cli.main([*args, "--output-dir", str(tmp_path / "refused")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "200 train images, expected 50000" in err[0] and "--expected-counts 200,50" in err[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no empty run folder
@@ -113,6 +114,38 @@ def test_cifar_archive_pickled_by_python3_with_own_counts_trains_with_the_flag(t
     result = train_py(*args, "--expected-counts", "any", "--output-dir", str(tmp_path / "run"))
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads((tmp_path / "run" / "config.json").read_text())["train_images"] == 180  # 20 validate
+
+
+def test_the_data_set_must_be_named(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = train_py("--model", "simple-cnn", "--epochs", "1")
+    assert result.returncode == 2 and result.stderr.startswith("usage: train.py")
+    assert result.stderr.strip().splitlines()[-1] == (
+        "train.py: error: --dataset is required: cifar10, cifar10-3, cifar100, fashion-mnist, synthetic, "
+        "folder:PATH (a folder of class folders of images) or tfds:NAME (a TFDS image classification set prepared "
+        "in --data-dir); --dataset synthetic gives made-up images for demos and tests.")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_export_error_has_the_same_exit_code_from_train_py_and_the_export_command(tmp_path):
+    run, blocker = tmp_path / "run", tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    trained = train_py(*TINY_RUN, "--epochs", "1", "--output-dir", str(run), "--export", str(blocker))
+    exported = in_process(cli.main, ["export", str(run), str(blocker), "--no-verify"])
+    for result in (trained, exported):
+        err = result.stderr.strip().splitlines()
+        assert result.returncode == 2 and err[-1].startswith("error: OUT_DIR") and "is not a directory" in err[-1]
+        assert "Traceback" not in result.stderr
+    assert (run / "model.keras").is_file() and blocker.read_text() == "not a folder"
+
+
+def test_an_unexpected_exception_keeps_its_traceback(monkeypatch):
+    def broken(settings):
+        raise ValueError("a bug, not a user mistake")
+
+    monkeypatch.setattr(train_cli, "train", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        train_cli.main(["--model", "simple-cnn", *SMALL_DATA])
 
 
 def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):

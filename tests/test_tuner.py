@@ -5,10 +5,9 @@ import json
 import os
 import signal
 import socket
-import time
 
 import pytest
-from helpers import TINY, TRAINING, finish, markdown_rows, png_size, trials, tuner, tuner_cli
+from helpers import TINY, TRAINING, markdown_rows, png_size, trials, tuner, tuner_cli
 from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
@@ -57,7 +56,7 @@ def test_seed_candidates_and_their_tolerance():
 
 @pytest.mark.parametrize("make, message", [
     (lambda: grid_space("1.0:1.4", "1:2:0.1", "1:2:0.1"), "START:STOP:STEP"),
-    (lambda: grid_space("1.4:1.0:0.1", "1:2:0.1", "1:2:0.1"), "START <= STOP"),
+    (lambda: grid_space("1.4:1.0:0.1", "1:2:0.1", "1:2:0.1"), "STOP must be a number >= 1.4, got 1.0."),
     (lambda: candidate_space("1.2,1.1"), "'alpha,beta,gamma'"),
     (lambda: candidate_space("1.2,x,1.1"), "malformed"),
     (lambda: grid_space("1.0", "1.0", "1.0").feasible(), "widen the --grid ranges or raise --tolerance"),
@@ -91,9 +90,10 @@ def test_bad_spaces_are_explained(make, message):
     (["search", "--candidates", "seed", "--project-name", "/abs/path"], "--project-name '/abs/path' must be a plain"),
     (["compare", "--project-name", ".."], "--project-name '..' must be a plain folder name"),
     (["search", "--candidates", "seed", "--lr", "nan"], "--lr must be a number > 0"),
-    (["search", "--candidates", "seed", "--algorithm", "halving", "--reduction", "1"], "--reduction must be >= 2"),
+    (["search", "--candidates", "seed", "--algorithm", "halving", "--reduction", "1"],
+     "--reduction must be a number >= 2, got 1"),
     (["search", "--candidates", "seed", "--algorithm", "halving", "--min-epochs", "5", "--epochs", "2"],
-     "--min-epochs must be between 1 and --epochs (2), got 5"),
+     "--min-epochs must be a number >= 1 and <= 2, got 5"),
     (["search", "--candidates", "seed", "--constraint", "step-time", "--strategy", "multiworker"],
      "--constraint step-time times every candidate in this process on one device"),
     (["search", "--algorithm", "bayes", "--max-trials", "0"], "--max-trials must be a number >= 1"),
@@ -105,7 +105,7 @@ def test_bad_spaces_are_explained(make, message):
      "No (alpha, beta, gamma) in the --grid ranges"),
     (["study", "--scale", "LIST"], "not a best.json"),
     (["scale", "LIST"], "not a best.json"),
-    (["scale", "NAN"], "alpha, beta, gamma must be finite numbers > 0"),
+    (["scale", "NAN"], "alpha must be a number > 0, got nan"),
 ])
 def test_bad_tuner_input_stops_with_one_message_and_exit_2(tmp_path, args, message, capsys):
     from effnet_keras.tuner import cli
@@ -114,7 +114,8 @@ def test_bad_tuner_input_stops_with_one_message_and_exit_2(tmp_path, args, messa
     (tmp_path / "nan.json").write_text('{"alpha": NaN, "beta": 1.1, "gamma": 1.15, "base": {}}')
     args = [str(tmp_path / "list.json") if a == "LIST" else str(tmp_path / "nan.json") if a == "NAN" else a
             for a in args]
-    assert cli.main([*args, "--directory", str(tmp_path / "tuning")] if args[0] != "scale" else args) == 2
+    assert cli.main([*args, "--dataset", "synthetic", "--directory", str(tmp_path / "tuning")]
+                    if args[0] != "scale" else args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     assert not (tmp_path / "tuning").exists()
@@ -123,16 +124,12 @@ def test_bad_tuner_input_stops_with_one_message_and_exit_2(tmp_path, args, messa
 def test_search_end_to_end_with_a_kill_resume_report_and_rerun(tmp_path):
     args = ["search", "--base", TINY, "--candidates", THREE, "--directory", str(tmp_path), "--project-name", "p",
             *TRAINING, "--epochs", "2"]
-    proc = tuner_cli(*args)
+    child = tuner_cli(*args)
     project = tmp_path / "p"
-    deadline = time.time() + 400
-    while time.time() < deadline and proc.poll() is None:
-        if (project / "trial_1" / "run-0" / "state.json").exists():
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.05)
-    proc.communicate()
-    assert proc.returncode == -signal.SIGKILL, "the search ended before it could be killed"
+    if child.wait_for("Epoch 2/2", count=2):  # the second trial has recorded its first epoch
+        child.kill()
+    code, _, err = child.finish()
+    assert code == -signal.SIGKILL, f"the search ended before it could be killed: {err[-3000:]}"
     first = project / "trial_0" / "run-0" / "metrics.json"
     stamp = first.stat().st_mtime_ns
     assert [s for _, s in trials(project)] == ["COMPLETED", "RUNNING"]
@@ -213,33 +210,27 @@ def test_distributed_search_runs_every_point_exactly_once_and_survives_a_dead_wo
             *TRAINING, "--epochs", "2"]
     base_env = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
     chief = tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": "chief"})
-    time.sleep(3)
+    assert chief.wait_for(f"3 trials planned; project {tmp_path / 'p'}"), "".join(chief.err)[-3000:]  # chief is up
     workers = {f"tuner{i}": tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": f"tuner{i}"}) for i in range(2)}
     project = tmp_path / "p"
-    killed_trial, deadline = None, time.time() + 300
-    while killed_trial is None and time.time() < deadline and workers["tuner0"].poll() is None:
-        try:
-            ongoing = json.loads((project / "oracle.json").read_text())["ongoing_trials"]
-        except (OSError, ValueError, KeyError):
-            ongoing = {}
-        trial = ongoing.get("tuner0")
-        if trial and (project / f"trial_{trial}" / "run-0" / "state.json").exists():
-            workers["tuner0"].send_signal(signal.SIGKILL)  # dies after its first epoch
-            killed_trial = trial
-        time.sleep(0.05)
-    workers["tuner0"].communicate()
-    assert killed_trial is not None, "worker tuner0 finished before it could be killed"
+    victim = workers["tuner0"]
+    assert victim.wait_for("Epoch 2/2"), "worker tuner0 finished before it could be killed"  # its first epoch is in
+    victim.kill()
+    victim.finish()
+    # The run it was training holds its PID in the run's lock file.
+    [lock] = [p for p in project.glob("trial_*/run-0/.lock") if p.read_text().strip() == str(victim.pid)]
+    killed_trial = lock.parent.parent.name
     workers["tuner0"] = tuner_cli(*args, env={**base_env, "KERASTUNER_TUNER_ID": "tuner0"})  # same id again
     for worker in workers.values():
-        code, out, err = finish(worker)
+        code, out, err = worker.finish()
         assert code == 0, err[-3000:]
-    code, _, err = finish(chief, timeout=120)
+    code, _, err = chief.finish(timeout=120)
     assert code == 0, err[-3000:]
     ran = trials(project)
     assert sorted(p for p, _ in ran) == sorted(tuple(float(v) for v in c.split(",")) for c in THREE.split(";"))
     assert all(status == "COMPLETED" for _, status in ran)
     assert len({p for p, _ in ran}) == len(ran) == 3
-    with open(project / f"trial_{killed_trial}" / "run-0" / "history.csv") as f:
+    with open(project / killed_trial / "run-0" / "history.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["1", "2"]  # resumed, not restarted
 
 
@@ -249,7 +240,7 @@ def test_every_tuner_command_takes_the_data_flags_and_names_the_counts_flag(tmp_
     import numpy as np
 
     from effnet_keras.data import write_cifar_archive
-    from effnet_keras.train_cli import settings_from_args
+    from effnet_keras.training.flags import settings_from_args
     from effnet_keras.tuner import cli
 
     rng = np.random.default_rng(0)
@@ -257,7 +248,7 @@ def test_every_tuner_command_takes_the_data_flags_and_names_the_counts_flag(tmp_
                         np.arange(30) % 10, rng.integers(0, 256, (10, 32, 32, 3), dtype=np.uint8), np.arange(10))
     args = [*command, "--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--directory",
             str(tmp_path / "tuning")]
-    assert cli.main(args) == 1
+    assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pass --expected-counts 30,10 or --expected-counts any" in err[0]
     assert not (tmp_path / "tuning").exists()
@@ -283,7 +274,7 @@ def test_measured_constraint_uses_counted_cost_and_records_it():
     measured = {(1.2, 1.1, 1.15): 2.58, (1.1, 1.05, 1.3): 2.02, (1.15, 1.2, 1.0): 1.5}
     space = candidate_space("1.1,1.05,1.3", constraint="measured")
     assert space.feasible(lambda p: measured[p]) == [(1.1, 1.05, 1.3)]
-    assert space.measured == {"[1.1, 1.05, 1.3]": 2.02}
+    assert space.measured == {(1.1, 1.05, 1.3): 2.02}
     grid = grid_space("1.1:1.2:0.05", "1.05:1.2:0.05", "1.0:1.3:0.05", constraint="measured")
     calls = []
     points = grid.feasible(lambda p: calls.append(p) or measured.get(p, 99.0))

@@ -2,13 +2,13 @@
 
 import functools
 import hashlib
+import sys
 
 import h5py
 import keras
 import numpy as np
 import pytest
 from helpers import randomise_statistics
-from keras.src.legacy.saving import legacy_h5_format
 
 import effnet_keras as ek
 from effnet_keras.models import weights as weights_module
@@ -18,6 +18,22 @@ SIZE = 64
 
 def _x():
     return np.random.default_rng(3).uniform(0, 255, (2, SIZE, SIZE, 3)).astype("float32")
+
+
+def write_official_h5(path, model):
+    """`model`'s weights in the layout of the official keras.applications downloads (legacy HDF5): root
+    attribute layer_names, and per layer a group whose weight_names list its datasets in the layer's
+    order (trainable weights, then the others)."""
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = [layer.name.encode() for layer in model.layers]
+        f.attrs["backend"], f.attrs["keras_version"] = b"tensorflow", b"2.3.0"
+        for layer in model.layers:
+            group = f.create_group(layer.name)
+            variables = layer.trainable_weights + layer.non_trainable_weights
+            names = [f"{layer.name}/{v.name}:0" for v in variables]
+            group.attrs["weight_names"] = [name.encode() for name in names]
+            for name, variable in zip(names, variables):
+                group.create_dataset(name, data=np.asarray(variable))
 
 
 @pytest.mark.parametrize("variant, constructor", [("b0", keras.applications.EfficientNetB0),
@@ -64,8 +80,7 @@ def test_imagenet_path_loads_an_official_format_file(tmp_path, monkeypatch):
     mean, _, count = norm.get_weights()
     norm.set_weights([mean, np.array([0.229, 0.224, 0.225]).reshape(mean.shape), count])
     official = tmp_path / "efficientnetb0_notop.h5"
-    with h5py.File(official, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, source)
+    write_official_h5(official, source)
     md5 = hashlib.md5(official.read_bytes()).hexdigest()
     monkeypatch.setattr(weights_module, "imagenet_weights_url",
                         lambda config, include_top: (official.name, "https://example.invalid/" + official.name, md5))
@@ -89,8 +104,9 @@ def test_official_addresses_follow_keras_applications():
 
 
 def test_imagenet_file_table_matches_keras_applications():
-    from keras.src.applications import efficientnet, efficientnet_v2
-
+    # The upstream table is module data, not API: read it from the modules of the public constructors.
+    efficientnet = sys.modules[keras.applications.EfficientNetB0.__module__]
+    efficientnet_v2 = sys.modules[keras.applications.EfficientNetV2B0.__module__]
     for name, md5 in weights_module.IMAGENET_MD5.items():
         module, key = (efficientnet, name) if not name.startswith("v2-") else (
             efficientnet_v2, name[3:] if name[3] == "b" else f"-{name[3:]}")

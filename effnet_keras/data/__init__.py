@@ -2,7 +2,7 @@
 Fashion-MNIST and a built-in synthetic set, read from the official files or TFDS into uint8
 host arrays of each data set's raw image shape, and served by tf.data pipelines.
 
-Modules: `spec` (facts, `DatasetSpec`, `select_dataset`, `Dataset`, `DataError`), `archives`
+Modules: `spec` (facts, `DatasetSpec`, `Dataset`, `DataError`), `selection` (`select_dataset`), `archives`
 (find/read/write the CIFAR files), `safe_pickle`, `idx` and `fashion_mnist` (the IDX files),
 `tfds_source`, `synthetic`, `cache` (decoded arrays), `loader` (`load_dataset`), `pipeline`.
 """
@@ -11,6 +11,7 @@ from effnet_keras.data.archives import write_cifar_archive
 from effnet_keras.data.fashion_mnist import write_fashion_mnist
 from effnet_keras.data.loader import SOURCES, load_dataset
 from effnet_keras.data.pipeline import make_pipeline
+from effnet_keras.data.selection import Selection, select_dataset
 from effnet_keras.data.spec import (
     DATASETS,
     LABEL_MODES,
@@ -19,10 +20,8 @@ from effnet_keras.data.spec import (
     DataRequestError,
     Dataset,
     DatasetSpec,
-    Selection,
     parse_classes,
     parse_expected_counts,
-    select_dataset,
 )
 
 __all__ = [

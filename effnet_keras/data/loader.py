@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from effnet_keras.bounds import Bounds
 from effnet_keras.data import archives, fashion_mnist
 from effnet_keras.data.cache import cache_folder, cached
 from effnet_keras.data.folder import TEST_FRACTION, read_folder
+from effnet_keras.data.selection import Selection, select_dataset
 from effnet_keras.data.spec import (
     FOLDER_PREFIX,
     TFDS_PREFIX,
@@ -19,8 +21,6 @@ from effnet_keras.data.spec import (
     DataRequestError,
     Dataset,
     DatasetSpec,
-    Selection,
-    select_dataset,
 )
 from effnet_keras.data.synthetic import make_synthetic
 from effnet_keras.data.tfds_source import read_named, read_tfds, tfds_home
@@ -62,36 +62,52 @@ def load_dataset(
     split of their own, a seeded TEST_FRACTION of each class tests; a split of their own named
     val/ (TFDS: validation) validates instead of `val_split`.
 
-    source: "archive" (the official files: CIFAR archives in `data_dir`, the Keras cache or
-        TFDS's manual folder; Fashion-MNIST IDX files in `data_dir`, the Keras cache or the
-        Debian package's folder), "tfds" (`tfds.load` with `data_dir`), or "auto" (archive,
-        then tfds). Ignored for "synthetic", which is generated.
-    val_split: what validates (chooses the best epoch, ranks trials): a fraction in (0, 1) or a
-        count >= 1 of the training images, held out seeded (`seed`) and class-stratified, so the
-        test split is used by nobody but the final evaluation; 0 validates on the test split
-        itself (then the test split chose the model: `Dataset.selected_on_test`).
-    label_mode: "fine", or "coarse" for CIFAR-100's 20 super-classes.
-    seed: seeds the validation split and the synthetic images.
-    synthetic_train, synthetic_test: synthetic set sizes.
-    classes: keep only these labels (or class names), relabelled 0..k-1 in this order (class names follow);
-        e.g. (3, 4, 5) of cifar10 is cifar10-3.
-    expected_counts: (train, test) images the source must hold before narrowing; None insists
-        on the official counts, "any" accepts any (archives users made themselves).
-    cache: read and write decoded arrays of archive/IDX files and image folders under
-        `cache_folder(data_dir)`.
-    train_images: train on a seeded, class-stratified subset of this many of the training
-        images left after narrowing and the validation split (None: all of them).
-    image_size: (height, width) that folder images, and TFDS images of no fixed size, are
-        resized to with policy `resize` (images.RESIZE_POLICIES); None: DEFAULT_IMAGE_SIZE.
-    skip_bad_images: leave undecodable folder files out (listed in `Dataset.decoding`) instead of
-        raising DataRequestError naming the first.
-    stream, memory_limit_gib: serve a folder as file paths decoded by the pipeline (see
-        `folder.read_folder`), forced or when decoded it would exceed this many GiB.
+    Args:
+        name: a name in DATASETS, folder:PATH or tfds:NAME.
+        source: "archive" (the official files: CIFAR archives in `data_dir`, the Keras cache or
+            TFDS's manual folder; Fashion-MNIST IDX files in `data_dir`, the Keras cache or the
+            Debian package's folder), "tfds" (`tfds.load` with `data_dir`), or "auto" (archive,
+            then tfds). Ignored for "synthetic", which is generated.
+        val_split: what validates (chooses the best epoch, ranks trials): a fraction in (0, 1) or a
+            count >= 1 of the training images, held out seeded (`seed`) and class-stratified, so the
+            test split is used by nobody but the final evaluation; 0 validates on the test split
+            itself (then the test split chose the model: `Dataset.selected_on_test`).
+        label_mode: "fine", or "coarse" for CIFAR-100's 20 super-classes.
+        seed: seeds the validation split and the synthetic images.
+        synthetic_train: synthetic set: training images.
+        synthetic_test: synthetic set: test images.
+        classes: keep only these labels (or class names), relabelled 0..k-1 in this order (class names follow);
+            e.g. (3, 4, 5) of cifar10 is cifar10-3.
+        expected_counts: (train, test) images the source must hold before narrowing; None insists
+            on the official counts, "any" accepts any (archives users made themselves).
+        cache: read and write decoded arrays of archive/IDX files and image folders under
+            `cache_folder(data_dir)`.
+        train_images: train on a seeded, class-stratified subset of this many of the training
+            images left after narrowing and the validation split (None: all of them).
+        image_size: (height, width) that folder images, and TFDS images of no fixed size, are
+            resized to with policy `resize` (images.RESIZE_POLICIES); None: DEFAULT_IMAGE_SIZE.
+        skip_bad_images: leave undecodable folder files out (listed in `Dataset.decoding`) instead of
+            raising DataRequestError naming the first.
+        stream: serve a folder as file paths decoded by the pipeline (see `folder.read_folder`).
+        memory_limit_gib: stream a folder when its decoded images would exceed this many GiB.
 
-    Raises DataError when nothing is found (listing every place looked and how to get the
-    files), or when what was read is incomplete, corrupt or unsafe; DataRequestError (a DataError)
-    when the arguments ask what the data cannot give (a `data_dir` that does not exist, more
-    `train_images` than there are, a split left empty). Never substitutes data.
+    Returns:
+        A `Dataset`: uint8 images `[N, *image_shape]` (or file paths when streamed) and int64 labels
+        `[N]` for train, validation and test, with `class_names` and `image_shape`.
+
+    Raises:
+        DataError: nothing found (listing every place looked and how to get the files), or what was
+            read is incomplete, corrupt or unsafe.
+        DataRequestError: the arguments ask what the data cannot give (a `data_dir` that does not
+            exist, more `train_images` than there are, a split left empty).
+
+    Never substitutes data.
+
+    Example:
+        >>> from effnet_keras.data import load_dataset
+        >>> d = load_dataset("synthetic", synthetic_train=500, synthetic_test=100)
+        >>> d.image_shape, d.class_names[:2]
+        ((32, 32, 3), ['disc', 'ring'])
     """
     selection = select_dataset(name, label_mode, classes, expected_counts, image_size, data_dir)
     if source not in SOURCES:
@@ -162,9 +178,7 @@ def split_off_test(images: np.ndarray, labels: np.ndarray, class_names: Sequence
 
 def check_val_split(val_split: float) -> None:
     """DataError unless `val_split` is 0, a fraction in (0, 1) or a whole count >= 1."""
-    ok = isinstance(val_split, (int, float)) and not isinstance(val_split, bool) and math.isfinite(val_split) and (
-        0 <= val_split < 1 or (val_split >= 1 and float(val_split).is_integer()))
-    if not ok:
+    if not Bounds(0).admits(val_split) or not (val_split < 1 or float(val_split).is_integer()):
         raise DataError(f"val_split must be a fraction in (0, 1), a whole number of images >= 1, or 0 (validate on "
                         f"the test split), got {val_split}.")
 

@@ -16,9 +16,8 @@ from keras import layers
 from effnet_keras.models.blocks import BLOCKS, CONV_INITIALIZER, BlockArgs, conv_bn, correct_pad
 from effnet_keras.models.configs import resolution_problem
 from effnet_keras.models.scaling import override, round_repeats, scaled_filters
+from effnet_keras.models.weights import IMAGENET_MEAN, IMAGENET_STDDEV, check_weights_arguments, load_weights
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STDDEV = (0.229, 0.224, 0.225)
 POOLING = (None, "avg", "max")
 CLASSIFIER_INITIALIZER = "zeros"
 """The classifier starts at zero: uniform predictions, loss ln(classes). keras.applications' scaled
@@ -138,8 +137,25 @@ def build_model(
         pooling: without the top, None (4D features), "avg" or "max" (2D features).
         weights: None, "imagenet" (official keras.applications weights) or a weights-file path.
         include_preprocessing: rescale/normalise 0..255 pixels inside the model.
-        dropout_rate, drop_connect_rate: override the config's rates.
+        dropout_rate: overrides the config's dropout before the classifier.
+        drop_connect_rate: overrides the config's stochastic-depth rate of the last block.
         classifier_activation: "softmax" (probabilities) or None (logits); float32 under mixed precision.
+        name: the model's name (default: the config's `name`).
+
+    Returns:
+        A `keras.Model` taking uint8-range pixels `[batch, H, W, 3]` (0..255) and returning
+        `[batch, num_classes]` (with the top) or features (without it). Layer names and weight order
+        equal keras.applications'.
+
+    Raises:
+        ValueError: an unknown variant, a bad config key or value, or a bad argument, with the
+            allowed values.
+
+    Example:
+        >>> import effnet_keras as ek
+        >>> model = ek.build_model("b0", num_classes=10, input_shape=(32, 32, 3))
+        >>> model.output_shape
+        (None, 10)
     """
     rates = {"dropout": dropout_rate, "drop_connect_rate": drop_connect_rate}
     config = override(name_or_config, **{key: rate for key, rate in rates.items() if rate is not None})
@@ -148,8 +164,6 @@ def build_model(
     if include_top and (not isinstance(num_classes, int) or num_classes < 1):
         raise ValueError(f"num_classes is {num_classes!r}; allowed values: an integer >= 1.")
     if weights is not None:
-        from effnet_keras.models.weights import check_weights_arguments
-
         check_weights_arguments(weights, include_top, num_classes)
     shape = _resolve_input_shape(input_shape, config["resolution"])
 
@@ -167,8 +181,6 @@ def build_model(
         x = layers.GlobalMaxPooling2D(name="max_pool")(x)
     model = keras.Model(inputs, x, name=name or f"efficientnet-{config['name']}")
     if weights is not None:
-        from effnet_keras.models.weights import load_weights
-
         load_weights(model, config, weights, include_top)
     return model
 

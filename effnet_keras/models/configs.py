@@ -19,11 +19,12 @@ from __future__ import annotations
 import copy
 import difflib
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
+
+from effnet_keras.bounds import Bounds, range_problem
 
 BLOCK_TYPES = ("mbconv", "fused")
 FAMILIES = ("v1", "v2")
@@ -178,13 +179,8 @@ def get_config(name: str) -> dict:
 
 def _require_number(config: Mapping, key: str, where: str, *, minimum: float, inclusive: bool,
                     maximum: float | None = None) -> None:
-    value = config[key]
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = (value >= minimum if inclusive else value > minimum) and (maximum is None or value <= maximum)
-    if not ok:
-        bound = (f">= {minimum}" if inclusive else f"> {minimum}") + (f" and <= {maximum}" if maximum else "")
-        raise ValueError(f"Invalid config: {where}{key!r} is {value!r}; allowed values: a number {bound}.")
+    if problem := range_problem(f"{where}{key!r}", config[key], Bounds(minimum, maximum, low_open=not inclusive)):
+        raise ValueError(f"Invalid config: {problem}")
 
 
 def _require_choice(config: Mapping, key: str, choices: tuple, where: str = "") -> None:

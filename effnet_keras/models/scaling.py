@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from effnet_keras.bounds import POSITIVE, Bounds, range_problem
 from effnet_keras.models.configs import MIN_RESOLUTION, load_config, validate_config
 
 
@@ -61,6 +62,24 @@ def override(
     `width`/`depth` replace the coefficients (``width=0.5`` on b3 gives 0.5, not 0.6);
     `resolution` (pixels) sets both the train and the eval resolution. Any other top-level
     config key (``dropout=0.1``) may be overridden too.
+
+    Args:
+        config: a variant name, a config JSON file or a config dict (not modified).
+        width: absolute width coefficient.
+        depth: absolute depth coefficient.
+        resolution: train and eval resolution in pixels.
+        **fields: other top-level config keys and their new values.
+
+    Returns:
+        The validated config dict.
+
+    Raises:
+        ValueError: an unknown key (listing the allowed ones) or a value the config does not allow.
+
+    Example:
+        >>> import effnet_keras as ek
+        >>> ek.override("b3", width=0.5, resolution=64)["width"]
+        0.5
     """
     cfg = load_config(config)
     if width is not None:
@@ -93,12 +112,32 @@ def compound_scale(
     round_resolution(base_resolution * gamma^phi) (nearest pixel, halves up). The coefficients
     are recorded in the returned dict (`alpha`, `beta`, `gamma`, `phi`, `base`). Explicit
     `width`, `depth` or `resolution` then override the scaled value, for one-dimension studies.
+
+    Args:
+        alpha: depth multiplier per phi step (> 0).
+        beta: width multiplier per phi step (> 0).
+        gamma: resolution multiplier per phi step (> 0).
+        phi: number of steps (>= 0); each costs about alpha * beta^2 * gamma^2 times the MACs.
+        base: a variant name, a config JSON file or a config dict.
+        width: absolute width coefficient, replacing the scaled one.
+        depth: absolute depth coefficient, replacing the scaled one.
+        resolution: pixels, replacing the scaled train and eval resolution.
+
+    Returns:
+        The scaled, validated config dict, named `<base>-a<alpha>-b<beta>-g<gamma>-phi<phi>`.
+
+    Raises:
+        ValueError: a coefficient that is not a positive number, a negative phi, or a bad base.
+
+    Example:
+        >>> import effnet_keras as ek
+        >>> cfg = ek.compound_scale(alpha=1.2, beta=1.1, gamma=1.15, phi=1, base="b0")
+        >>> cfg["resolution"], round(cfg["width"], 2)
+        (258, 1.1)
     """
-    for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma)):
-        if not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"Invalid {key} {value!r}; allowed values: a number > 0 (usually >= 1).")
-    if not isinstance(phi, (int, float)) or phi < 0:
-        raise ValueError(f"Invalid phi {phi!r}; allowed values: a number >= 0.")
+    for key, value in (("alpha", alpha), ("beta", beta), ("gamma", gamma), ("phi", phi)):
+        if problem := range_problem(key, value, Bounds(0) if key == "phi" else POSITIVE):
+            raise ValueError(f"Invalid coefficient: {problem}")
     cfg = load_config(base)
     base_name = cfg["name"]
     cfg["depth"] = cfg["depth"] * alpha**phi
@@ -124,7 +163,7 @@ def load_coefficients(path: str | Path) -> dict[str, Any]:
         got = type(data).__name__ if not isinstance(data, dict) else f"keys {', '.join(sorted(data)) or 'none'}"
         raise ValueError(f"{path}: not a best.json: expected a JSON object with alpha, beta, gamma (as "
                          f"`python -m tuner report` writes), got {got}.")
-    point = [data[k] for k in COEFFICIENTS]
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in point):
-        raise ValueError(f"{path}: alpha, beta, gamma must be finite numbers > 0, got {point}.")
+    for key in COEFFICIENTS:
+        if problem := range_problem(key, data[key], POSITIVE):
+            raise ValueError(f"{path}: {problem}")
     return {k: data[k] for k in (*COEFFICIENTS, "phi", "base") if k in data}

@@ -14,11 +14,18 @@ from typing import Any
 import keras
 import numpy as np
 
-from effnet_keras.models.builder import IMAGENET_STDDEV
+from effnet_keras.errors import EffnetError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STDDEV = (0.229, 0.224, 0.225)
+"""Per-channel mean and standard deviation of ImageNet's RGB pixels scaled to 0..1, which the
+ImageNet-trained networks normalise their inputs with."""
 
 
-class WeightsError(ValueError):
-    """A weights argument or file that cannot be used, with what to do about it."""
+class WeightsError(EffnetError, ValueError):
+    """A weights argument or file that cannot be used, with what to do about it (exit code 2)."""
+
+    exit_code = 2
 
 
 def check_weights_arguments(weights: str, include_top: bool, num_classes: int) -> None:

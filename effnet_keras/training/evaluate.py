@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from effnet_keras.cli_common import HelpFormatter
 from effnet_keras.tables import markdown_table
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.predict import (
@@ -128,16 +129,18 @@ def add_evaluate_command(subparsers: argparse._SubParsersAction) -> argparse.Arg
     """Register `evaluate MODEL [DATA] [--dataset NAME] [--output-dir DIR]`; returns the parser."""
     parser = subparsers.add_parser(
         "evaluate", help="score a trained run or export on labelled images: per-class accuracy and confusion matrix",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
         description="Predict every image of DATA (a folder of class folders, DATA/<class>/*, class names as the "
                     "model's; files decoded as training did) or of a data set's test split (--dataset), and write "
                     f"{PER_CLASS_MD} and {PER_CLASS_CSV} (images, correct and accuracy per class, and all) and "
                     f"{CONFUSION_PNG} (rows true, columns predicted) into --output-dir.")
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("data", metavar="DATA", nargs="?", default=None, help="folder of class folders of images")
-    parser.add_argument("--dataset", default=None, help="a data set's test split instead of DATA, e.g. fashion-mnist")
-    parser.add_argument("--data-dir", default=None, help="where --dataset's files are (as train.py's --data-dir)")
-    parser.add_argument("--output-dir", default="evaluation", help="folder for the tables and the PNG")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="images per batch")
+    parser.add_argument("--dataset", metavar="NAME", default=None,
+                        help="a data set's test split instead of DATA, e.g. fashion-mnist")
+    parser.add_argument("--data-dir", metavar="DIR", default=None,
+                        help="where --dataset's files are (as train.py's --data-dir)")
+    parser.add_argument("--output-dir", metavar="DIR", default="evaluation", help="folder for the tables and the PNG")
+    parser.add_argument("--batch-size", metavar="N", type=int, default=DEFAULT_BATCH_SIZE, help="images per batch")
     parser.set_defaults(run=_run_evaluate_command)
     return parser

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -36,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from effnet_keras.cli_common import HelpFormatter
+from effnet_keras.errors import EffnetError
 from effnet_keras.training.rundir import RunDir, file_record
 
 #: Max abs difference allowed between the SavedModel's and the Keras model's probabilities, per
@@ -54,10 +57,21 @@ OUTPUT_NAME = "probabilities"
 VERIFY_IMAGES = 8
 VERIFY_SEED = 0
 VERIFY_TIMEOUT_S = 600
+CHECKS = {
+    "signature": "its signatures are not uint8 `images` [None, H, W, C] and string `image_bytes` [None] -> float32 "
+                 "`probabilities` [None, num_classes]",
+    "within_tolerance": "it does not reproduce the Keras model: the max abs difference of the probabilities exceeds "
+                        "the tolerance",
+    "empty_batch": "a batch of 0 images does not give [0, num_classes]",
+    "refuses_other_sizes": "it accepts images of another size",
+    "bytes_match": f"{BYTES_SIGNATURE!r} differs from {SIGNATURE!r} on PNG files of the same images",
+    "without_effnet_keras": "reloading it imported effnet_keras",
+}
+"""Each check of `verify_export` -> what its failure means."""
 
-# Runs in a fresh interpreter: reload with TensorFlow alone, describe the signature, run it on the
-# whole batch, on its first image alone and on no image (the batch dimension must stay free), and
-# check that it refuses images of another size.
+# Runs in a fresh interpreter: reload with TensorFlow alone, describe the signatures, run them on the
+# whole batch, on its first image alone and on no image, and record the outcome of each check in
+# CHECKS that the reloaded side can make.
 _RELOAD_SCRIPT = """
 import json, sys
 import numpy as np
@@ -73,19 +87,17 @@ images = np.load(images_path)
 batch = fn(**{input_name: tf.constant(images)})[output_name].numpy()
 single = fn(**{input_name: tf.constant(images[:1])})[output_name].numpy()
 empty = fn(**{input_name: tf.constant(images[:0])})[output_name].numpy()
-assert empty.shape == (0, batch.shape[1]), f"a batch of 0 images gave shape {empty.shape}"
 try:
     fn(**{input_name: tf.zeros((1, images.shape[1] + 1, *images.shape[2:]), tf.uint8)})
+    refuses_other_sizes = False
 except (ValueError, TypeError, tf.errors.InvalidArgumentError):
-    pass
-else:
-    raise AssertionError("the signature accepted images of another size")
+    refuses_other_sizes = True
 encoded = tf.stack([tf.io.encode_png(image) for image in images])
 (bytes_output,) = from_bytes.structured_outputs
 decoded = from_bytes(**{%(bytes_input)r: encoded})[bytes_output].numpy()
-assert np.array_equal(decoded, batch), (
-    f"{%(bytes_signature)r} differs from {%(signature)r} on PNG files of the same images")
-assert "effnet_keras" not in sys.modules, "the SavedModel reload imported effnet_keras"
+checks = {"empty_batch": empty.shape == (0, batch.shape[1]), "refuses_other_sizes": refuses_other_sizes,
+          "bytes_match": bool(np.array_equal(decoded, batch)),
+          "without_effnet_keras": "effnet_keras" not in sys.modules}
 np.savez(result_path + ".npz", batch=batch, single=single)
 
 
@@ -99,12 +111,16 @@ def describe(fn):
 
 
 with open(result_path, "w") as f:
-    json.dump({name: describe(signatures[name]) for name in (%(signature)r, %(bytes_signature)r)}, f)
+    json.dump({"signature": {name: describe(signatures[name]) for name in (%(signature)r, %(bytes_signature)r)},
+               "checks": checks}, f)
 """ % {"signature": SIGNATURE, "bytes_signature": BYTES_SIGNATURE, "bytes_input": BYTES_INPUT_NAME}  # noqa: UP031 (the script has braces)
 
 
-class ExportError(RuntimeError, ValueError):
-    """An export that cannot be made or did not reproduce the Keras model, with what to do about it."""
+class ExportError(EffnetError, RuntimeError, ValueError):
+    """An export that cannot be made or did not reproduce the Keras model, with what to do about it
+    (exit code 2, from `python -m effnet_keras export|predict|evaluate` and `train.py --export` alike)."""
+
+    exit_code = 2
 
 
 def read_run(run_dir: Path) -> dict[str, Any]:
@@ -317,12 +333,11 @@ def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float,
     """Reload `export_dir` in a fresh process without effnet_keras and compare it with `model`.
 
     Runs the `serving_default` signature on VERIFY_IMAGES random uint8 images `[8, H, W, C]`
-    (`image_shape`, default the model's input shape; and on the first alone), `serving_bytes` on
-    the same images as PNG files (it must give the same probabilities) and `model.predict` on the
-    same images, all on the CPU. Returns `{"signature": {...}, "max_abs_diff": float}`; raises
-    ExportError when the reload fails, the signatures are not uint8 `[None, H, W, C]` and string
-    `[None]` -> float32 `[None, num_classes]`, or the max abs difference of the probabilities exceeds
-    `tolerance`.
+    (`image_shape`, default the model's input shape; on the first alone; on none; on one of another
+    size), `serving_bytes` on the same images as PNG files and `model.predict` on the same images,
+    all on the CPU. Returns `{"signature": {...}, "max_abs_diff": float, "checks": {name: passed},
+    "ok": bool}`: one entry per check of CHECKS, and `ok` whether all passed. Raises ExportError
+    only when the export does not reload and run at all.
     """
     import tensorflow as tf
 
@@ -348,18 +363,24 @@ def verify_export(export_dir: str | os.PathLike, model, *, tolerance: float,
             raise ExportError(f"Reloading the SavedModel at {export_dir} with tf.saved_model.load in a fresh process "
                               f"failed (exit {proc.returncode}); the export is not usable:\n{tail}")
         with open(result_path, encoding="utf-8") as f:
-            signature = json.load(f)
+            reloaded = json.load(f)
         with np.load(result_path + ".npz") as arrays:
             batch, single = arrays["batch"], arrays["single"]
-    want = _signature_spec(image_shape, expected.shape[-1])
-    if signature != want:
-        raise ExportError(f"The reloaded signatures are {signature}, expected {want}.")
-    diff = float(max(np.abs(batch - expected).max(), np.abs(single - expected[:1]).max()))
-    if not diff <= tolerance:
-        raise ExportError(f"The SavedModel at {export_dir} does not reproduce the Keras model: max abs difference "
-                          f"of the probabilities {diff:.3g} > tolerance {tolerance:g}. Do not serve it; report "
-                          "this with the run's config.json.")
-    return {"signature": signature, "max_abs_diff": diff}
+    signature = reloaded["signature"]
+    same_shapes = batch.shape == expected.shape and single.shape == expected[:1].shape
+    diff = float(max(np.abs(batch - expected).max(), np.abs(single - expected[:1]).max())) if same_shapes else math.inf
+    checks = {"signature": signature == _signature_spec(image_shape, expected.shape[-1]),
+              "within_tolerance": diff <= tolerance, **reloaded["checks"]}
+    return {"signature": signature, "max_abs_diff": diff, "checks": checks, "ok": all(checks.values())}
+
+
+def _failures(export_dir: Path, checked: dict[str, Any], tolerance: float) -> str:
+    """The ExportError message for a `verify_export` result whose checks did not all pass."""
+    measured = {"within_tolerance": f" ({checked['max_abs_diff']:.3g} > {tolerance:g})",
+                "signature": f" (got {checked['signature']})"}
+    failed = [CHECKS[name] + measured.get(name, "") for name, passed in checked["checks"].items() if not passed]
+    return (f"The SavedModel at {export_dir} failed verification: {'; '.join(failed)}. Do not serve it; report this "
+            "with the run's config.json.")
 
 
 def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *,
@@ -373,8 +394,9 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
     An existing export at `out_dir` is replaced only by one that passed, and only when `out_dir` holds
     nothing but what its MANIFEST lists, with matching checksums (ExportError naming the other files
     otherwise). Returns `{"path", "labels", "precision", "signature", "verified", "max_abs_diff",
-    "tolerance", "ok"}` (`max_abs_diff` and `ok` None when not verified; `ok`: `max_abs_diff` within
-    `tolerance`, which verification enforces: a failure raises ExportError, never touching the run's files).
+    "tolerance", "checks", "ok"}`: `checks` the outcome of each check of `verify_export` and `ok`
+    whether all passed (all three None when not verified). An export that fails a check raises
+    ExportError naming the failures, leaving the run's files and any earlier export as they were.
     """
     run = Path(run_dir).resolve()
     config = read_run(run)
@@ -389,6 +411,8 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
         _write_saved_model(model, staging, shape, resize)
         (staging / "labels.txt").write_text("".join(f"{n}\n" for n in names), encoding="utf-8")
         checked = verify_export(staging, model, tolerance=TOLERANCES[precision], image_shape=shape) if verify else {}
+        if verify and not checked["ok"]:
+            raise ExportError(_failures(out, checked, TOLERANCES[precision]))
         manifest = {**_listing(staging), "image_shape": list(shape), "resize": resize}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
         if out.exists():
@@ -406,7 +430,7 @@ def export_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = N
     signature = checked.get("signature", _signature_spec(shape, len(names)))
     return {"path": str(out), "labels": str(out / "labels.txt"), "precision": precision, "signature": signature,
             "verified": verify, "max_abs_diff": checked.get("max_abs_diff"), "tolerance": TOLERANCES[precision],
-            "ok": None if not verify else checked["max_abs_diff"] <= TOLERANCES[precision]}
+            "checks": checked.get("checks"), "ok": checked.get("ok")}
 
 
 def _run_export_command(args: argparse.Namespace) -> int:
@@ -419,6 +443,7 @@ def add_export_command(subparsers: argparse._SubParsersAction) -> argparse.Argum
     """Register `export RUN_DIR [OUT_DIR] [--no-verify]` on the CLI's subparsers; returns the parser."""
     parser = subparsers.add_parser(
         "export", help="write a run's model as a TensorFlow SavedModel serving raw uint8 images",
+        formatter_class=HelpFormatter,
         description="Export RUN_DIR/model.keras as a TensorFlow SavedModel: signature serving_default takes "
                     "uint8 images [batch, H, W, C] of the run's raw image shape and returns float32 probabilities "
                     "[batch, classes]; signature serving_bytes takes encoded JPEG/PNG/BMP/GIF files (string "

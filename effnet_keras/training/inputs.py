@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from effnet_keras.bounds import POSITIVE, Bounds, range_problem
 from effnet_keras.models.baselines import BASELINES
 from effnet_keras.models.configs import load_config
 from effnet_keras.models.scaling import load_coefficients
@@ -76,10 +77,8 @@ def _scaling_coefficients(s: TrainSettings) -> dict[str, Any] | None:
         raise UsageError(f"Compound scaling needs --alpha, --beta, --gamma and --phi (or --scale FILE with "
                          f"--phi); missing: {', '.join('--' + k for k in missing)}.")
     for key in ("alpha", "beta", "gamma", "phi"):
-        value = values[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or (
-                key != "phi" and value <= 0):
-            raise UsageError(f"--{key} must be a finite number{'' if key == 'phi' else ' > 0'}, got {value!r}.")
+        if problem := range_problem(f"--{key}", values[key], Bounds() if key == "phi" else POSITIVE):
+            raise UsageError(problem)
     for key, flag in (("alpha", "depth"), ("beta", "width"), ("gamma", "resolution")):
         factor = math.exp(min(700.0, abs(values["phi"] * math.log(values[key]))))
         if factor > MAX_SCALE_FACTOR:

@@ -1,37 +1,13 @@
-"""The allowed range of every numeric flag (`LIMITS`) and the one check of values against it
-(`check_ranges`). Counts have generous but finite upper bounds, so that a typo such as
-`--epochs 99999999999` stops at once instead of training until killed."""
+"""The allowed range of every numeric flag (`LIMITS`) and the check of flag values against it
+(`check_ranges`, worded by `bounds.range_problem`). Counts have generous but finite upper bounds,
+so that a typo such as `--epochs 99999999999` stops at once instead of training until killed."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 
+from effnet_keras.bounds import Bounds, range_problem
 from effnet_keras.training.errors import UsageError
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """Finite numbers from `low` to `high` (None: no upper bound); each end included unless open."""
-
-    low: float
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-
-    def admits(self, value: object) -> bool:
-        """Whether `value` is a finite number (not a bool) inside the bounds."""
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return False
-        above = value > self.low if self.low_open else value >= self.low
-        below = self.high is None or (value < self.high if self.high_open else value <= self.high)
-        return above and below
-
-    def __str__(self) -> str:
-        """e.g. "a number >= 1 and <= 10,000"."""
-        text = f"a number {'>' if self.low_open else '>='} {self.low:,}"
-        return text + ("" if self.high is None else f" and {'<' if self.high_open else '<='} {self.high:,}")
 
 
 def fraction(low_open: bool = False) -> Bounds:
@@ -70,7 +46,7 @@ LIMITS: dict[str, Bounds] = {
     "--multipliers": Bounds(0, 100, low_open=True),
     "--latency-batches": Bounds(1, 4_096),
     "--phi": Bounds(-10, 20),
-    "--classes": Bounds(2, 100_000),
+    "--num-classes": Bounds(2, 100_000),
     "--alpha": Bounds(1, 10),
     "--beta": Bounds(1, 10),
     "--gamma": Bounds(1, 10),
@@ -88,5 +64,5 @@ def allowed(flag: str) -> str:
 def check_ranges(values: Iterable[tuple[str, float | None]]) -> None:
     """UsageError naming the first (flag, value) whose value is set (not None) and outside LIMITS[flag]."""
     for flag, value in values:
-        if value is not None and not LIMITS[flag].admits(value):
-            raise UsageError(f"{flag} must be {LIMITS[flag]}, got {value}.")
+        if value is not None and (problem := range_problem(flag, value, LIMITS[flag])):
+            raise UsageError(problem)

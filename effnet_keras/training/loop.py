@@ -136,8 +136,27 @@ def train(s: TrainSettings, log=print, load: Callable[..., Dataset] = load_datas
     `load` takes `load_dataset`'s keyword arguments (the tuner passes one that loads each data set
     once per process).
 
-    Raises UsageError before any training for bad settings, a run directory another command holds
-    or one whose state or checkpoints do not verify; TrainingError when the loss diverges.
+    Args:
+        s: every setting of the run (`train.py`'s flags; `TrainSettings()` holds their defaults).
+        log (Callable[[str], None]): called with each progress line.
+        load: the data loader, called with `load_dataset`'s keyword arguments.
+
+    Returns:
+        The run's metrics (`best_val_accuracy`, `test_accuracy`, `params`, `macs`, `mean_step_ms`,
+        ...), as written to `metrics.json` in the run directory.
+
+    Raises:
+        UsageError: before any training, for bad settings, a run directory another command holds
+            or one whose state or checkpoints do not verify.
+        TrainingError: the loss diverged (NaN/Inf).
+
+    Example:
+        >>> from effnet_keras.training.loop import train
+        >>> from effnet_keras.training.settings import TrainSettings
+        >>> metrics = train(TrainSettings(model="simple-cnn", dataset="synthetic", epochs=1,
+        ...                               output_dir="runs/api-demo"))
+        >>> 0.0 <= metrics["test_accuracy"] <= 1.0
+        True
     """
     plan, strategy = plan_and_start(s, log)
     with contextlib.ExitStack() as held:  # the run directory's lock, until training ends or fails
@@ -161,10 +180,10 @@ def train(s: TrainSettings, log=print, load: Callable[..., Dataset] = load_datas
 def plan_and_start(s: TrainSettings, log) -> tuple[RunPlan, tf.distribute.Strategy]:
     """Check the flags, read the files they name, expose --logical-cpus, plan the run for this
     machine's device and start its tf.distribute strategy; UsageError with what to change."""
-    check_settings(s)
+    resolved = check_settings(s)
     inputs = read_inputs(s)
     runtime.split_host_cpu(s.logical_cpus)  # before anything initialises TensorFlow's devices
-    plan = plan_run(s, inputs, runtime.accelerator())
+    plan = plan_run(resolved, inputs, runtime.accelerator())
     for note in plan.notes:
         log(note)
     try:

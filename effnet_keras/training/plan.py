@@ -1,6 +1,6 @@
-"""The plan of one run, made from the settings, the files they name (`inputs.Inputs`) and the kind of
-device, with no I/O: model, recipe, precision, XLA, strategy name, augmentation and the
-progressive-learning stages."""
+"""The plan of one run, made from the resolved settings (`settings.ResolvedSettings`), the files they
+name (`inputs.Inputs`) and the kind of device, with no I/O: model, recipe, precision, XLA, strategy
+name, augmentation and the progressive-learning stages."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from effnet_keras.training import runtime
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.inputs import Inputs, read_inputs
 from effnet_keras.training.recipe import Recipe
-from effnet_keras.training.settings import TrainSettings, augment_policy, check_settings, training_recipe
+from effnet_keras.training.settings import ResolvedSettings, TrainSettings, check_settings
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,11 @@ class RunPlan:
     notes: tuple[str, ...] = ()
 
 
-def plan_model(s: TrainSettings, inputs: Inputs) -> ModelPlan:
+def plan_model(resolved: ResolvedSettings, inputs: Inputs) -> ModelPlan:
     """The baseline of --model, or the config of `inputs` compound-scaled or with the --width, --depth
     and --resolution overrides and the recipe's BatchNorm momentum; UsageError when the config is
     estimated larger than --max-params or --max-activation-gib (`models.size`)."""
-    bn_momentum = training_recipe(s).bn_momentum
+    s, bn_momentum = resolved.settings, resolved.recipe.bn_momentum
     if inputs.config is None:
         return ModelPlan(s.model, s.resolution or DEFAULT_RESOLUTION[s.model], baseline=s.model,
                          bn_momentum=bn_momentum)
@@ -108,24 +108,27 @@ def plan_stages(s: TrainSettings, plan: ModelPlan) -> list[Stage]:
     return stages
 
 
-def plan_run(s: TrainSettings, inputs: Inputs, device: str) -> RunPlan:
-    """Check `s` and plan its run on a `device` ("cpu", "gpu", "tpu"); UsageError with what to change."""
-    check_settings(s)
-    model = plan_model(s, inputs)
+def plan_run(resolved: ResolvedSettings, inputs: Inputs, device: str) -> RunPlan:
+    """Plan the run of settings `check_settings` resolved on a `device` ("cpu", "gpu", "tpu");
+    UsageError with what to change. TypeError for settings that were not resolved."""
+    if not isinstance(resolved, ResolvedSettings):
+        raise TypeError(f"plan_run takes the ResolvedSettings that check_settings returns, got "
+                        f"{type(resolved).__name__}.")
+    s, augment = resolved.settings, resolved.augment
+    model = plan_model(resolved, inputs)
     jit = runtime.resolve_jit(s.jit_compile, device)
-    augment = augment_policy(s)
     notes = ()
     if jit and "randaugment" in augment:
         if s.jit_compile == "on":
             raise UsageError("--augment randaugment does not compile under XLA (Keras' RandAugment); use "
                              "--jit-compile off or another policy.")
         jit, notes = False, ("XLA off: Keras' RandAugment does not compile under XLA.",)
-    return RunPlan(s, model, training_recipe(s), device, runtime.resolve_precision(s.precision, device), jit,
+    return RunPlan(s, model, resolved.recipe, device, runtime.resolve_precision(s.precision, device), jit,
                    augment, s.strategy, tuple(plan_stages(s, model)), s.stop_epoch or s.epochs, notes)
 
 
 def check_run(s: TrainSettings) -> ModelPlan:
     """Every check `train` makes before it touches data or devices (the plan's errors do not depend on
     the device); the model it would build. UsageError with what to change."""
-    check_settings(s)
-    return plan_run(s, read_inputs(s), "cpu").model
+    resolved = check_settings(s)
+    return plan_run(resolved, read_inputs(s), "cpu").model

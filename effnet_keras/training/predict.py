@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from effnet_keras.cli_common import HelpFormatter
 from effnet_keras.data.images import IMAGE_EXTENSIONS, read_image_file
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.export import (
@@ -198,6 +199,7 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.Argu
     """Register `predict MODEL IMAGES... [--top-k K] [--output CSV] [--batch-size N]`; returns the parser."""
     parser = subparsers.add_parser(
         "predict", help="label image files with a trained run or an exported SavedModel (top-k classes as CSV)",
+        formatter_class=HelpFormatter,
         description="Decode each image file as the run's training did (its image_shape and resize policy from "
                     "config.json, or from an export's signature and manifest; EXIF orientation applied, grey/RGB "
                     "converted to the model's channels), predict in batches, and write one CSV row per file: "
@@ -205,10 +207,11 @@ def add_predict_command(subparsers: argparse._SubParsersAction) -> argparse.Argu
                     f"are walked recursively for {', '.join(IMAGE_EXTENSIONS)} files; hidden files are ignored.")
     parser.add_argument("model", metavar="MODEL", help=MODEL_HELP)
     parser.add_argument("images", metavar="IMAGES", nargs="+", help="image files and folders of them")
-    parser.add_argument("--top-k", type=int, default=None,
+    parser.add_argument("--top-k", metavar="K", type=int, default=None,
                         help=f"classes per file (default: {DEFAULT_TOP_K}, or all when the model has fewer)")
-    parser.add_argument("--output", default="predictions.csv", help="CSV file to write (default: predictions.csv)")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
+    parser.add_argument("--output", metavar="CSV", default="predictions.csv",
+                        help="CSV file to write (default: predictions.csv)")
+    parser.add_argument("--batch-size", metavar="N", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"images per batch (default: {DEFAULT_BATCH_SIZE})")
     parser.set_defaults(run=_run_predict_command)
     return parser

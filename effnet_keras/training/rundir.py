@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,6 +55,15 @@ def write_atomically(path: Path, data: bytes) -> None:
     tmp = path.parent / f".{path.name}.tmp"
     tmp.write_bytes(data)
     commit(tmp, path)
+
+
+def csv_text(rows: Sequence[dict], columns: Sequence[str]) -> str:
+    """`rows` as CSV text with a header of `columns` (other keys of a row left out)."""
+    text = io.StringIO(newline="")
+    writer = csv.DictWriter(text, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 @dataclass
@@ -266,11 +275,7 @@ class RunDir:
         return state
 
     def write_history(self, rows: list[dict]) -> None:
-        text = io.StringIO(newline="")
-        writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-        write_atomically(self.history_file, text.getvalue().encode())
+        write_atomically(self.history_file, csv_text(rows, HISTORY_COLUMNS).encode())
 
 
 def choose_run_dir(output_dir: str | None, runs_root: str, prefix: str, fingerprint: str, restart: bool,

@@ -7,6 +7,8 @@ import os
 import keras
 import tensorflow as tf
 
+from effnet_keras.training.errors import UsageError
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 JIT = ("auto", "on", "off")
@@ -45,7 +47,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy(devices=devices)
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multiworker needs the TF_CONFIG environment variable describing the "
+            raise UsageError("--strategy multiworker needs the TF_CONFIG environment variable describing the "
                              "cluster and this worker's task (see the README).")
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
@@ -54,7 +56,7 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
             tf.config.experimental_connect_to_cluster(resolver)
             tf.tpu.experimental.initialize_tpu_system(resolver)
         except (ValueError, tf.errors.OpError) as e:
-            raise ValueError(f"--strategy tpu: no TPU found ({e}). Run on a TPU VM or set TPU_NAME.") from None
+            raise UsageError(f"--strategy tpu: no TPU found ({e}). Run on a TPU VM or set TPU_NAME.") from None
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"Unknown strategy {name!r}; allowed values: {', '.join(STRATEGIES)}.")
 

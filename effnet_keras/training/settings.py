@@ -1,4 +1,6 @@
-"""Training settings: every knob of a run, and the checks of them that read no file."""
+"""Training settings: every knob of a run (`TrainSettings`), and `check_settings`, which checks them
+without reading a file and resolves them once into `ResolvedSettings` (the recipe and the
+augmentation policy they give), the only form `plan.plan_run` accepts."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from effnet_keras.bounds import Bounds, range_problem
 from effnet_keras.data import DataError, Selection, parse_classes, parse_expected_counts, select_dataset
 from effnet_keras.data.images import RESIZE_POLICIES
 from effnet_keras.data.loader import DEFAULT_VAL_SPLIT, check_val_split
@@ -22,9 +25,10 @@ from effnet_keras.training.limits import check_ranges
 from effnet_keras.training.recipe import SCHEDULES, Recipe, choose_recipe, customised
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainSettings:
-    """Every knob of a run. Field names equal the train.py flags (dashes for underscores).
+    """Every knob of a run. Field names equal the train.py flags (dashes for underscores). Frozen:
+    `dataclasses.replace` makes a changed copy.
 
     Recipe fields left None take the value of `recipe` (see `recipe.RECIPES`). `model` and `base`
     also take a config dict (how the tuner hands its configs to training).
@@ -117,9 +121,17 @@ def training_recipe(s: TrainSettings) -> Recipe:
     return recipe
 
 
-def augment_policy(s: TrainSettings) -> str:
-    """--augment, or for "auto" the recipe's policy for a run of --epochs epochs (`Recipe.augment_for`)."""
-    return training_recipe(s).augment_for(s.epochs) if s.augment == "auto" else s.augment
+@dataclass(frozen=True)
+class ResolvedSettings:
+    """Settings that passed `check_settings`, with what they resolve to; made once per run.
+
+    recipe: `training_recipe(settings)`. augment: --augment, or for "auto" the recipe's policy for a
+    run of --epochs epochs (`Recipe.augment_for`).
+    """
+
+    settings: TrainSettings
+    recipe: Recipe
+    augment: str
 
 
 def dataset_arguments(s: TrainSettings) -> dict[str, Any]:
@@ -157,9 +169,10 @@ def _check_recipe(r: Recipe) -> None:
                   ("--decay-rate", r.decay_rate), ("--decay-epochs", r.decay_epochs)))
 
 
-def check_settings(s: TrainSettings) -> None:
+def check_settings(s: TrainSettings) -> ResolvedSettings:
     """Every check of `s` that reads no file and touches no device: names, ranges and combinations of
-    the flags; UsageError with what to change. (`inputs.read_inputs` checks the files they name.)"""
+    the flags; UsageError with what to change. (`inputs.read_inputs` checks the files they name.)
+    Returns `s` resolved, for `plan.plan_run` and everything after it to read."""
     dataset_selection(s)
     _check_folder_flags(s)
     check_ranges((("--epochs", s.epochs), ("--batch-size", s.batch_size), ("--seed", s.seed),
@@ -168,8 +181,8 @@ def check_settings(s: TrainSettings) -> None:
                   ("--synthetic-train", s.synthetic_train), ("--synthetic-test", s.synthetic_test),
                   ("--dropout", s.dropout), ("--drop-connect", s.drop_connect), ("--ema", s.ema),
                   ("--max-params", s.max_params), ("--max-activation-gib", s.max_activation_gib)))
-    if s.stop_epoch is not None and not 1 <= s.stop_epoch <= s.epochs:
-        raise UsageError(f"--stop-epoch must be between 1 and --epochs ({s.epochs}), got {s.stop_epoch}.")
+    if s.stop_epoch is not None and (problem := range_problem("--stop-epoch", s.stop_epoch, Bounds(1, s.epochs))):
+        raise UsageError(problem)
     try:
         check_val_split(s.val_split)
     except DataError as e:
@@ -182,12 +195,15 @@ def check_settings(s: TrainSettings) -> None:
                          "EfficientNet models only.")
     if s.strategy not in runtime.STRATEGIES:
         raise UsageError(f"Unknown strategy {s.strategy!r}; allowed values: {', '.join(runtime.STRATEGIES)}.")
+    recipe = training_recipe(s)
+    augment = recipe.augment_for(s.epochs) if s.augment == "auto" else s.augment
     try:
-        policy_parts(augment_policy(s), s.augment_magnitude)
+        policy_parts(augment, s.augment_magnitude)
         runtime.resolve_precision(s.precision, "cpu")
         runtime.resolve_jit(s.jit_compile, "cpu")
     except ValueError as e:
         raise UsageError(str(e)) from None
+    return ResolvedSettings(s, recipe, augment)
 
 
 def _check_folder_flags(s: TrainSettings) -> None:

@@ -17,8 +17,10 @@ from typing import Protocol
 
 import keras_tuner
 
+from effnet_keras.bounds import Bounds as Range  # this module's Bounds are (low, high) pairs
+from effnet_keras.bounds import range_problem
 from effnet_keras.tuner.oracle import check_signature
-from effnet_keras.tuner.space import SpaceError
+from effnet_keras.tuner.space import SpaceError, point_key
 
 Bounds = tuple[float, float]
 
@@ -34,10 +36,11 @@ class Box:
 
     def __post_init__(self):
         for name, (low, high) in (("alpha", self.alpha), ("beta", self.beta), ("gamma", self.gamma)):
-            if not (math.isfinite(low) and math.isfinite(high) and 1 <= low <= high):
-                raise SpaceError(f"{name} range ({low:g}, {high:g}): need 1 <= START <= STOP for a scaling search.")
-        if not self.target > 1 or not math.isfinite(self.target):
-            raise SpaceError(f"--target must be a number > 1 for a Bayesian search, got {self.target}.")
+            if problem := (range_problem("START", low, Range(1))
+                           or range_problem("STOP", high, Range(low))):
+                raise SpaceError(f"{name} range ({low:g}, {high:g}) of a scaling search: {problem}")
+        if problem := range_problem("--target", self.target, Range(1, low_open=True)):
+            raise SpaceError(problem)
 
     def signature(self) -> dict:
         return {"alpha": list(self.alpha), "beta": list(self.beta), "gamma": list(self.gamma), "target": self.target}
@@ -90,11 +93,6 @@ class Surface(Box):
         gamma = min(max(math.sqrt(self.target / (alpha * beta ** 2)), self.gamma[0]), self.gamma[1])
         point = {"alpha": alpha, "beta": beta, "gamma": gamma}
         return None if point_key(point) in tried else point
-
-
-def point_key(values: dict) -> tuple[float, ...]:
-    """(alpha, beta, gamma) of a trial's values, comparable across trials."""
-    return tuple(round(values[name], 9) for name in ("alpha", "beta", "gamma"))
 
 
 def initial_points(max_trials: int) -> int:

@@ -7,8 +7,9 @@
   scale    step 2: best.json scaled up by phi (~2^phi MACs)
   verdicts the reproduction's questions judged from its projects (make reproduce)
 
-Every project resumes when its command is run again and can be spread over machines with
-KerasTuner's chief/worker variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/_PORT).
+Every project resumes when its command is run again (--overwrite starts it afresh) and can be spread
+over machines with KerasTuner's chief/worker variables (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP/_PORT).
+search, study and compare need --dataset (`--dataset synthetic` for made-up images).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import argparse
 import contextlib
 import dataclasses
 import os
+import shlex
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from effnet_keras.data import DataRequestError
+from effnet_keras.cli_common import CLASSES_RENAMED, HelpFormatter, RenamedFlag, run_cli
 from effnet_keras.data.spec import dataset_slug
-from effnet_keras.train_cli import add_training_arguments, run_cli, settings_from_args
 from effnet_keras.training.errors import UsageError
+from effnet_keras.training.flags import add_training_arguments, require_dataset, settings_from_args
 from effnet_keras.training.limits import allowed, check_ranges
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.rundir import exclusive_lock
@@ -32,7 +35,7 @@ from effnet_keras.training.settings import TrainSettings, dataset_arguments, dat
 
 if TYPE_CHECKING:
     from effnet_keras.tuner.search import Algorithm
-from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, SpaceError, candidate_space, grid_space, parse_range
+from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, candidate_space, grid_space, parse_range
 
 
 def _numbers(text: str, kind=float) -> list:
@@ -76,16 +79,48 @@ def _project_lock(project: Path) -> Iterator[None]:
                     folder.rmdir()  # only while empty
 
 
-def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, make: Callable) -> int:
-    """Check settings, lock the project, load the data (not on the chief), build the tuner with
-    `make(num_classes)`, search, then print and write the report (single process or worker)."""
+def _start_afresh(project: Path) -> None:
+    """--overwrite (KerasTuner's meaning): delete the trials, oracle and reports in `project`, asking
+    nothing and saying what went. UsageError, deleting nothing, for a folder that is not a tuner project
+    (no oracle.json, or an entry no project holds)."""
+    from effnet_keras.tuner.project import ProjectDir
+
+    entries = sorted(e for e in project.iterdir() if e.name != ".lock")
+    if not entries:
+        return
+    files = ProjectDir(project)
+    strangers, oracle = files.strangers(), files.oracle_file
+    if strangers or not oracle.is_file():
+        why = f"it holds {', '.join(strangers[:3])}" if strangers else f"it has no {oracle.name}"
+        raise UsageError(f"--overwrite refuses {project}: not a tuner project ({why}), so nothing was deleted. "
+                         "Pass the --directory and --project-name of a project, or delete the folder yourself.")
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    trials = sum(e.match(files.trial_dir("*").name) for e in entries)
+    print(f"--overwrite: deleted {trials} trial(s) and {len(entries) - trials} other file(s) from {project}",
+          flush=True)
+
+
+def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, make: Callable,
+                 overwrite: bool) -> int:
+    """Check settings, lock the project, empty it for `overwrite`, load the data (not on the chief), build
+    the tuner with `make(num_classes)`, search, then print and write the report (single process or worker)."""
     from effnet_keras.tuner.report import write_report
     from effnet_keras.tuner.trials import load_shared
 
     for model in models:
         check_run(dataclasses.replace(settings, model=model))
+    if overwrite and os.environ.get("KERASTUNER_ORACLE_IP"):
+        raise UsageError(f"--overwrite is refused in a distributed search (KERASTUNER_ORACLE_IP is set): the chief "
+                         f"and its workers share {project}. Delete it before starting the chief, and start them "
+                         "without --overwrite.")
     chief = is_chief_oracle()
     with _project_lock(project):
+        if overwrite:
+            _start_afresh(project)
         if not chief:
             load_shared(**dataset_arguments(settings))
         tuner = make(len(dataset_selection(settings).class_names))
@@ -132,7 +167,7 @@ def _algorithm(args: argparse.Namespace, settings: TrainSettings) -> Algorithm:
         raise UsageError("--constraint step-time times every candidate in this process on one device; the chief of "
                          "a distributed search trains nothing and --strategy multiworker/tpu spreads a step over "
                          "devices. Time on a single-device worker or use --constraint measured.")
-    if args.algorithm == "halving":
+    if args.algorithm in ("halving", "hyperband"):
         plan_rungs(1, args.min_epochs, settings.epochs, args.reduction)
         return Algorithm("halving", min_epochs=args.min_epochs, eta=args.reduction)
     if args.algorithm != "bayes":
@@ -160,7 +195,7 @@ def _search(args: argparse.Namespace) -> int:
     return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_search(
         space, settings, args.base, directory=args.directory, project_name=name, objective=args.objective,
         max_trials=args.max_trials, executions=args.executions_per_trial, score_weight=args.score_weight,
-        num_classes=n, algorithm=algorithm))
+        num_classes=n, algorithm=algorithm), args.overwrite)
 
 
 def _study(args: argparse.Namespace) -> int:
@@ -174,11 +209,11 @@ def _study(args: argparse.Namespace) -> int:
     if "compound" in dimensions and cost_ratio(*coefficients) <= 1:
         raise UsageError(f"--alpha, --beta, --gamma {', '.join(f'{c:g}' for c in coefficients)}: compound scaling "
                          "needs alpha * beta^2 * gamma^2 > 1 (the cost must grow with phi), e.g. 1.2, 1.1, 1.15.")
-    dimensions = args.dimension.replace(",", "+")
-    name = _project_name(args) or f"study-{Path(args.base).stem}-{dataset_slug(settings.dataset)}-{dimensions}"
+    suffix = args.dimension.replace(",", "+")
+    name = _project_name(args) or f"study-{Path(args.base).stem}-{dataset_slug(settings.dataset)}-{suffix}"
     return _run_project(settings, [args.base], Path(args.directory, name), lambda n: make_study(
         settings, args.base, dimensions, multipliers, coefficients, directory=args.directory, project_name=name,
-        executions=args.executions_per_trial))
+        executions=args.executions_per_trial), args.overwrite)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -191,7 +226,7 @@ def _compare(args: argparse.Namespace) -> int:
     name = _project_name(args) or f"compare-{dataset_slug(settings.dataset)}"
     return _run_project(settings, models, Path(args.directory, name), lambda n: make_compare(
         settings, models, latency_batches, directory=args.directory, project_name=name,
-        executions=args.executions_per_trial))
+        executions=args.executions_per_trial), args.overwrite)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -204,125 +239,189 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _verdicts(args: argparse.Namespace) -> int:
+    from effnet_keras.tuner.project import verdicts_file
     from effnet_keras.tuner.verdicts import write_verdicts
 
     print(write_verdicts(args.directory))
-    print(f"Verdicts in {Path(args.directory, 'verdicts.md')}")
+    print(f"Verdicts in {verdicts_file(args.directory)}")
     return 0
 
 
 def _scale(args: argparse.Namespace) -> int:
     from effnet_keras.tuner.report import report_table
-    from effnet_keras.tuner.scale import parse_phis, scale_table
+    from effnet_keras.tuner.scale import parse_phis, scale_table, search_data_flags
 
-    check_ranges((("--classes", args.classes),))
+    check_ranges((("--num-classes", args.num_classes),))
     try:
-        rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.classes,
+        rows = scale_table(args.best, parse_phis(args.phi), num_classes=args.num_classes,
                            write_configs=args.write_configs)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print(report_table(rows, ("phi", "width", "depth", "resolution", "params", "MACs", "MAC ratio", "2^phi")))
-    print(f"\nTrain one: python train.py --scale {args.best} --phi 3 --dataset cifar10")
+    data = search_data_flags(args.best)
+    command = shlex.join(["python", "train.py", "--scale", args.best, "--phi", "3", *(data or [])])
+    print(f"\nTrain one: {command}" + ("" if data else " --dataset NAME (no record of the search's data set "
+                                                       "beside this best.json: name the one it used)"))
     if args.write_configs:
         print(f"Configs written to {args.write_configs}/phi<N>.json (train.py --model, tuner compare --models)")
     return 0
 
 
 def _project_arguments(p: argparse.ArgumentParser, default_name: str) -> None:
-    p.add_argument("--directory", default="tuning", help="shared directory of the projects")
-    p.add_argument("--project-name", help=f"default: {default_name}")
-    p.add_argument("--repeats", "--executions-per-trial", dest="executions_per_trial", type=int, default=1,
-                   help="training runs per point (KerasTuner's executions per trial); repeat k of every point uses "
-                   "seed --seed+k, so points are compared repeat by repeat. Reports give n, mean, sd and a 95%% "
-                   "interval per point and test the best point against each other; 1 repeat gives no interval")
+    p.add_argument("--directory", metavar="DIR", default="tuning", help="shared directory of the projects")
+    p.add_argument("--project-name", metavar="NAME", help=f"the project's folder in --directory (default: "
+                   f"{default_name}); the command resumes it when run again")
+    p.add_argument("--overwrite", action="store_true", help="start the project afresh (KerasTuner's overwrite): "
+                   "delete its trials, oracle and reports first, asking nothing; refuses a folder that is not a "
+                   "tuner project (without it: resume the project)")
+    p.add_argument("--repeats", "--executions-per-trial", metavar="N", dest="executions_per_trial", type=int,
+                   default=1, help="training runs per point (KerasTuner's executions per trial); repeat k of every "
+                   "point uses seed --seed+k, so points are compared repeat by repeat. Reports give n, mean, sd and "
+                   "a 95%% interval per point and test the best point against each other; 1 repeat gives no interval")
     add_training_arguments(p)
+    p.set_defaults(trains=p)  # require_dataset's parser
+
+
+def _base_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", metavar="NAME", default="b0", help="base variant or config JSON")
+    p.add_argument("--resolution", metavar="PIXELS", type=int, help="base resolution (default: the base's own)")
+
+
+ALGORITHMS = ("grid", "halving", "hyperband", "bayes")
+"""--algorithm choices; hyperband is KerasTuner's name for successive halving (there is no random search:
+grid with --max-trials N trains the first N feasible points)."""
+
+
+def _add_search(commands: argparse._SubParsersAction) -> None:
+    s = commands.add_parser("search", help="step 1: search (alpha, beta, gamma)", formatter_class=HelpFormatter,
+                            description="Step 1 of compound scaling: train the base scaled by each feasible (alpha, "
+                            "beta, gamma) at phi = 1 (cost about --target times the base's) and rank them; the "
+                            "report writes best.json for `scale` and train.py --scale.")
+    _base_arguments(s)
+    space = s.add_mutually_exclusive_group()
+    space.add_argument("--grid", nargs=3, metavar=("ALPHA", "BETA", "GAMMA"), default=[DEFAULT_RANGE] * 3,
+                       help=f"START:STOP:STEP ranges of the three (default: {DEFAULT_RANGE} each)")
+    space.add_argument("--candidates", metavar="POINTS", help="'a,b,g;a,b,g;...', or 'seed' for the seed study's "
+                       "six points (default: the --grid points)")
+    s.add_argument("--target", metavar="N", type=float, default=2.0,
+                   help="cost multiple N of one phi step (> 0, <= 1,000)")
+    s.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the cost ratio (0 to 1)")
+    s.add_argument("--constraint", choices=CONSTRAINTS, default="formula",
+                   help="formula: alpha*beta^2*gamma^2; measured: counted MACs over the base's; step-time: "
+                   "measured training step time over the base's on this device (cached in the project)")
+    s.add_argument("--algorithm", choices=ALGORITHMS, default="grid",
+                   help="grid: train every feasible point --epochs epochs; halving (KerasTuner's name: hyperband): "
+                   "successive halving over them (--min-epochs, --reduction); bayes: Gaussian-process proposals on "
+                   "the constraint surface inside the --grid ranges, --max-trials of them (default 10); no random "
+                   "search (grid with --max-trials N trains the first N feasible points)")
+    s.add_argument("--min-epochs", type=int, default=1, help="halving: epochs of the first rung")
+    s.add_argument("--reduction", metavar="ETA", type=int, default=3, help="halving: the best 1/ETA of a rung "
+                   "continue to ETA times its epochs")
+    s.add_argument("--objective", choices=("accuracy", "score"), default="accuracy",
+                   help="score: val_accuracy * (measured ratio / target)^score-weight (MnasNet)")
+    s.add_argument("--score-weight", type=float, default=-0.07, help="exponent w of --objective score "
+                   f"({allowed('--score-weight')})")
+    s.add_argument("--max-trials", metavar="N", type=int, help="grid, halving: the first N feasible points; "
+                   f"bayes: N proposals ({allowed('--max-trials')}; default: all points, 10 proposals)")
+    _project_arguments(s, "search-<base>-<dataset>")
+    s.set_defaults(run=_search)
+
+
+def _add_study(commands: argparse._SubParsersAction) -> None:
+    st = commands.add_parser("study", help="one-dimension and compound scaling study", formatter_class=HelpFormatter,
+                             description="Scale the base in one dimension at a time (width, depth, resolution) by "
+                             "each of --multipliers, and compound (alpha, beta, gamma) at the phi of the same cost, "
+                             "training every point; the report plots accuracy against MACs (the paper's Figures 3 "
+                             "and 4).")
+    _base_arguments(st)
+    st.add_argument("--dimension", default="all", help="width, depth, resolution, compound (comma-separated) or all")
+    st.add_argument("--multipliers", metavar="LIST", default="1.0,1.2,1.4,1.6,1.8,2.0",
+                    help="scale factors of the dimension (> 0, <= 100)")
+    # Own dests: these coefficients drive the compound points, not every trial's training settings.
+    st.add_argument("--alpha", metavar="ALPHA", dest="study_alpha", type=float, default=1.2,
+                    help="compound: depth factor per phi")
+    st.add_argument("--beta", metavar="BETA", dest="study_beta", type=float, default=1.1,
+                    help="compound: width factor per phi")
+    st.add_argument("--gamma", metavar="GAMMA", dest="study_gamma", type=float, default=1.15,
+                    help="compound: resolution factor per phi")
+    st.add_argument("--scale", metavar="BEST_JSON", dest="study_scale",
+                    help="compound: take alpha, beta, gamma from a search's best.json")
+    _project_arguments(st, "study-<base>-<dataset>-<dimension>")
+    st.set_defaults(run=_study)
+
+
+def _add_compare(commands: argparse._SubParsersAction) -> None:
+    c = commands.add_parser("compare", help="train several models with the same data and budget",
+                            formatter_class=HelpFormatter,
+                            description="Train each of --models with the same data, recipe and epochs, and report "
+                            "accuracy, parameters, MACs, training step time and inference latency side by side.")
+    c.add_argument("--models", metavar="LIST", default="b0,b3,v2-b0,v2-s,resnet152,simple-cnn",
+                   help="comma-separated variants, config JSON files, resnet152, simple-cnn")
+    c.add_argument("--resolution", metavar="PIXELS", type=int, help="force one resolution for every model "
+                   "(default: each its own)")
+    c.add_argument("--latency-batches", metavar="LIST", default="1,256", help="batch sizes of the inference-latency "
+                   f"measurement ({allowed('--latency-batches')})")
+    _project_arguments(c, "compare-<dataset>")
+    c.set_defaults(run=_compare)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    r = commands.add_parser("report", help="write and print the report of a project directory",
+                            formatter_class=HelpFormatter,
+                            description="Write the tables and plots of a search, study or compare project from its "
+                            "trials (also while it runs) and print the table.")
+    r.add_argument("directory", metavar="PROJECT_DIR", help="DIRECTORY/PROJECT_NAME of a search, study or compare")
+    r.set_defaults(run=_report)
+
+
+def _add_verdicts(commands: argparse._SubParsersAction) -> None:
+    v = commands.add_parser("verdicts", help="judge the reproduction's five questions from its projects",
+                            formatter_class=HelpFormatter,
+                            description="Judge observations 2 and 3, the scale-up, the seed's grid and V1 against V2 "
+                            "from DIRECTORY/{study,search,scale-up,compare} (the projects `make reproduce` writes) by "
+                            "paired tests on test accuracy; writes DIRECTORY/verdicts.md.")
+    v.add_argument("directory", metavar="DIRECTORY", help="the --directory of the reproduction's projects, e.g. "
+                   "runs/reproduce")
+    v.set_defaults(run=_verdicts)
+
+
+def _add_scale(commands: argparse._SubParsersAction) -> None:
+    sc = commands.add_parser("scale", help="step 2: scale best.json up by phi", formatter_class=HelpFormatter,
+                             description="Step 2 of compound scaling: scale a search's base by its best (alpha, beta, "
+                             "gamma) for each phi, print width, depth, resolution, parameters and MACs, and the "
+                             "train.py command that trains one on the search's data set.")
+    sc.add_argument("best", metavar="BEST_JSON", help="best.json written by a search's report")
+    sc.add_argument("--phi", default="1..7", help=f"range 1..7 or list 1,2,4 (each {allowed('--phi')})")
+    sc.add_argument("--num-classes", metavar="N", type=int, default=10,
+                    help=f"classifier outputs of the models counted ({allowed('--num-classes')})")
+    sc.add_argument("--classes", action=RenamedFlag, new="--num-classes", why=CLASSES_RENAMED, help=argparse.SUPPRESS)
+    sc.add_argument("--write-configs", metavar="DIR", help="also write each scaled config as DIR/phi<N>.json")
+    sc.set_defaults(run=_scale)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuner", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    defaults = argparse.ArgumentDefaultsHelpFormatter
-
-    s = commands.add_parser("search", help="step 1: search (alpha, beta, gamma)", formatter_class=defaults)
-    s.add_argument("--base", default="b0", help="base variant or config JSON")
-    s.add_argument("--resolution", type=int, help="base resolution in pixels (default: the base's own)")
-    space = s.add_mutually_exclusive_group()
-    space.add_argument("--grid", nargs=3, metavar=("ALPHA", "BETA", "GAMMA"), default=[DEFAULT_RANGE] * 3,
-                       help="START:STOP:STEP ranges")
-    space.add_argument("--candidates", help="'a,b,g;a,b,g;...', or 'seed' for the seed study's six points")
-    s.add_argument("--target", type=float, default=2.0, help="cost multiple N of one phi step (> 0, <= 1,000)")
-    s.add_argument("--tolerance", type=float, default=0.05, help="relative tolerance on the cost ratio (0 to 1)")
-    s.add_argument("--constraint", choices=CONSTRAINTS, default="formula",
-                   help="formula: alpha*beta^2*gamma^2; measured: counted MACs over the base's; step-time: "
-                   "measured training step time over the base's on this device (cached in the project)")
-    s.add_argument("--algorithm", choices=("grid", "halving", "bayes"), default="grid",
-                   help="grid: train every feasible point --epochs epochs; halving: successive halving over them "
-                   "(--min-epochs, --reduction); bayes: Gaussian-process proposals on the constraint surface "
-                   "inside the --grid ranges, --max-trials of them (default 10)")
-    s.add_argument("--min-epochs", type=int, default=1, help="halving: epochs of the first rung")
-    s.add_argument("--reduction", type=int, default=3, help="halving: eta; the best 1/eta of a rung continue "
-                   "to eta times its epochs")
-    s.add_argument("--objective", choices=("accuracy", "score"), default="accuracy",
-                   help="score: val_accuracy * (measured ratio / target)^score-weight (MnasNet)")
-    s.add_argument("--score-weight", type=float, default=-0.07, help="exponent w of --objective score "
-                   f"({allowed('--score-weight')})")
-    s.add_argument("--max-trials", type=int, help="grid, halving: the first N feasible points (default: all); "
-                   f"bayes: proposals (default: 10); {allowed('--max-trials')}")
-    _project_arguments(s, "search-<base>-<dataset>")
-    s.set_defaults(run=_search)
-
-    st = commands.add_parser("study", help="one-dimension and compound scaling study", formatter_class=defaults)
-    st.add_argument("--base", default="b0", help="base variant or config JSON")
-    st.add_argument("--resolution", type=int, help="base resolution in pixels (default: the base's own)")
-    st.add_argument("--dimension", default="all", help="width, depth, resolution, compound (comma-separated) or all")
-    st.add_argument("--multipliers", default="1.0,1.2,1.4,1.6,1.8,2.0",
-                    help="scale factors of the dimension (> 0, <= 100)")
-    # Own dests: these coefficients drive the compound points, not every trial's training settings.
-    st.add_argument("--alpha", dest="study_alpha", type=float, default=1.2, help="compound: depth factor per phi")
-    st.add_argument("--beta", dest="study_beta", type=float, default=1.1, help="compound: width factor per phi")
-    st.add_argument("--gamma", dest="study_gamma", type=float, default=1.15,
-                    help="compound: resolution factor per phi")
-    st.add_argument("--scale", dest="study_scale", help="compound: take alpha, beta, gamma from a search's best.json")
-    _project_arguments(st, "study-<base>-<dataset>-<dimension>")
-    st.set_defaults(run=_study)
-
-    c = commands.add_parser("compare", help="train several models with the same data and budget",
-                            formatter_class=defaults)
-    c.add_argument("--models", default="b0,b3,v2-b0,v2-s,resnet152,simple-cnn",
-                   help="comma-separated variants, config JSON files, resnet152, simple-cnn")
-    c.add_argument("--resolution", type=int, help="force one resolution for every model (default: each its own)")
-    c.add_argument("--latency-batches", default="1,256", help="batch sizes of the inference-latency measurement "
-                   f"({allowed('--latency-batches')})")
-    _project_arguments(c, "compare-<dataset>")
-    c.set_defaults(run=_compare)
-
-    r = commands.add_parser("report", help="write and print the report of a project directory")
-    r.add_argument("directory", help="DIRECTORY/PROJECT_NAME of a search, study or compare")
-    r.set_defaults(run=_report)
-
-    v = commands.add_parser("verdicts", help="judge the reproduction's five questions from its projects",
-                            description="Judge observations 2 and 3, the scale-up, the seed's grid and V1 against V2 "
-                            "from DIRECTORY/{study,search,scale-up,compare} (the projects `make reproduce` writes) by "
-                            "paired tests on test accuracy; writes DIRECTORY/verdicts.md.")
-    v.add_argument("directory", help="the --directory of the reproduction's projects, e.g. runs/reproduce")
-    v.set_defaults(run=_verdicts)
-
-    sc = commands.add_parser("scale", help="step 2: scale best.json up by phi", formatter_class=defaults)
-    sc.add_argument("best", help="best.json written by a search's report")
-    sc.add_argument("--phi", default="1..7", help=f"range 1..7 or list 1,2,4 (each {allowed('--phi')})")
-    sc.add_argument("--classes", type=int, default=10, help=f"classifier outputs ({allowed('--classes')})")
-    sc.add_argument("--write-configs", metavar="DIR", help="also write each scaled config as DIR/phi<N>.json")
-    sc.set_defaults(run=_scale)
+    for add in (_add_search, _add_study, _add_compare, _add_report, _add_verdicts, _add_scale):
+        add(commands)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The command and flags `argv` (default: sys.argv); SystemExit(2) on a usage error."""
     args = build_parser().parse_args(argv)
+    if "trains" in args:
+        require_dataset(args.trains, args)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the tuner command `argv` names; the exit code (`cli_common.run_cli`)."""
+    args = parse_args(argv)
 
     def run() -> int:
         check_ranges((("--repeats", getattr(args, "executions_per_trial", None)),))
         return args.run(args)
 
-    return run_cli(run, "finished trials and completed epochs are kept",
-                   usage_errors=(UsageError, SpaceError, DataRequestError))
+    return run_cli(run, "finished trials and completed epochs are kept; run the same command again to resume.")

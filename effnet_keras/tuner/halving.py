@@ -11,12 +11,12 @@ trained `epochs` epochs at once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras_tuner
 
+from effnet_keras.bounds import Bounds, range_problem
 from effnet_keras.tuner.oracle import PointsOracle
 from effnet_keras.tuner.space import SpaceError
 
@@ -38,10 +38,9 @@ def plan_rungs(points: int, min_epochs: int, epochs: int, eta: int) -> list[Rung
     """The rungs of successive halving: all `points` train `min_epochs` epochs, then each rung keeps
     max(1, n // eta) of the n before it and trains them to eta times the epochs, capped at `epochs`;
     once one point is left it goes straight to `epochs`. SpaceError for an impossible budget."""
-    if eta < 2:
-        raise SpaceError(f"--reduction must be >= 2 (the fraction 1/eta of each rung continues), got {eta}.")
-    if not 1 <= min_epochs <= epochs:
-        raise SpaceError(f"--min-epochs must be between 1 and --epochs ({epochs}), got {min_epochs}.")
+    if problem := (range_problem("--reduction", eta, Bounds(2))
+                   or range_problem("--min-epochs", min_epochs, Bounds(1, epochs))):
+        raise SpaceError(problem)
     if points < 1:
         raise SpaceError("successive halving needs at least one point.")
     rungs, start, kept = [], 0, points
@@ -52,20 +51,11 @@ def plan_rungs(points: int, min_epochs: int, epochs: int, eta: int) -> list[Rung
     return rungs
 
 
-def rung_epochs(rungs: Sequence[Rung]) -> int:
-    """Epochs the whole schedule trains (per execution), summed over points and rungs."""
-    return sum(r.points * (r.epochs - r.start) for r in rungs)
-
-
 def promote(scores: Sequence[float | None], count: int) -> list[int]:
     """Indices of the `count` best scores (higher is better), best first; ties go to the lower
     index; a None score (a failed trial) is never promoted."""
     ranked = sorted((i for i, score in enumerate(scores) if score is not None), key=lambda i: (-scores[i], i))
     return ranked[:count]
-
-
-def _point_key(values: dict, names: Sequence[str]) -> str:
-    return json.dumps({name: values[name] for name in names}, sort_keys=True)
 
 
 class HalvingOracle(PointsOracle):
@@ -82,7 +72,6 @@ class HalvingOracle(PointsOracle):
         schedule = {"algorithm": "halving", "min_epochs": min_epochs, "epochs": epochs, "eta": eta}
         super().__init__(points, {**signature, **schedule}, objective=objective, **kwargs)
         self.rungs, self.max_trials = rungs, sum(r.points for r in rungs)
-        self.names = list(points[0])
 
     def _rung_trials(self, index: int) -> list:
         return [t for t in self.trials.values() if t.hyperparameters.values.get("tuner/round") == index]
@@ -91,8 +80,8 @@ class HalvingOracle(PointsOracle):
         """(point, trial it continues) for every point of `rung`; None while the rung before is unfinished."""
         if rung.index == 0:
             return [(point, None) for point in self.points]
-        before = sorted(self._rung_trials(rung.index - 1),
-                        key=lambda t: self.points.index({n: t.hyperparameters.values[n] for n in self.names}))
+        order = {self.key(point): i for i, point in enumerate(self.points)}
+        before = sorted(self._rung_trials(rung.index - 1), key=lambda t: order[self.key(t.hyperparameters.values)])
         if len(before) < self.rungs[rung.index - 1].points or any(t.status not in FINISHED for t in before):
             return None
         scores = [t.score if t.status == TrialStatus.COMPLETED else None for t in before]
@@ -100,13 +89,15 @@ class HalvingOracle(PointsOracle):
         return [({n: t.hyperparameters.values[n] for n in self.names}, t.trial_id) for t in chosen]
 
     def populate_space(self, trial_id: str) -> dict:
+        """The next point of the first rung with one not issued (its values carry the rung's `tuner/...`
+        budget), RUNNING; IDLE while that rung waits for the one before to finish; STOPPED when all are issued."""
         for rung in self.rungs:
             entrants = self._entrants(rung)
             if entrants is None:
                 return {"status": TrialStatus.IDLE}
-            issued = {_point_key(t.hyperparameters.values, self.names) for t in self._rung_trials(rung.index)}
+            issued = {self.key(t.hyperparameters.values) for t in self._rung_trials(rung.index)}
             for point, parent in entrants:
-                if _point_key(point, self.names) not in issued:
+                if self.key(point) not in issued:
                     values = {**point, "tuner/epochs": rung.epochs, "tuner/initial_epoch": rung.start,
                               "tuner/bracket": 0, "tuner/round": rung.index}
                     return {"status": TrialStatus.RUNNING,

@@ -26,8 +26,10 @@ import math
 from collections.abc import Callable, Collection, Hashable
 from dataclasses import dataclass
 
-from effnet_keras.tuner.bayes import Bounds, Box, point_key
-from effnet_keras.tuner.space import SpaceError
+from effnet_keras.bounds import Bounds as Range  # this module's Bounds are (low, high) pairs
+from effnet_keras.bounds import range_problem
+from effnet_keras.tuner.bayes import Bounds, Box
+from effnet_keras.tuner.space import SpaceError, point_key
 
 LATTICE = 0.001
 """Step of the alpha and beta values the surface reports."""
@@ -61,8 +63,8 @@ class MeasuredSurface:
 
     def __init__(self, box: Box, tolerance: float, ratio: Ratio, depth: Callable[[float], Hashable],
                  base_resolution: int):
-        if not 0 <= tolerance < 1:
-            raise SpaceError(f"--tolerance must be in [0, 1) for a measured Bayesian search, got {tolerance}.")
+        if problem := range_problem("--tolerance", tolerance, Range(0, 1, high_open=True)):
+            raise SpaceError(problem)
         self.box, self.tolerance, self._ratio, self.base_resolution = box, tolerance, ratio, base_resolution
         self.band = (box.target * (1 - tolerance), box.target * (1 + tolerance))
         self._betas: dict[tuple[float, int], float | None] = {}

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import keras_tuner
 
-from effnet_keras.tuner.space import SpaceError
+from effnet_keras.tuner.space import PointKey, SpaceError, point_key
 
 
 class PointsOracle(keras_tuner.Oracle):
@@ -31,11 +29,17 @@ class PointsOracle(keras_tuner.Oracle):
                          max_trials=min(max_trials or len(points), len(points)), hyperparameters=hp,
                          allow_new_entries=False, tune_new_entries=False, max_consecutive_failed_trials=1, **kwargs)
         self.points, self.signature = points, {**signature, "objective": objective}
+        self.names = list(points[0])
+
+    def key(self, values: dict) -> PointKey:
+        """The `point_key` of a point or of a trial's values (other entries, e.g. `tuner/...`, ignored)."""
+        return point_key(values, self.names)
 
     def populate_space(self, trial_id: str) -> dict:
-        issued = {json.dumps(t.hyperparameters.values, sort_keys=True) for t in self.trials.values()}
+        """The first point (by `key`) no trial holds yet, RUNNING; STOPPED once every point is issued."""
+        issued = {self.key(t.hyperparameters.values) for t in self.trials.values()}
         for point in self.points:
-            if json.dumps(point, sort_keys=True) not in issued:
+            if self.key(point) not in issued:
                 return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": dict(point)}
         return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED}
 

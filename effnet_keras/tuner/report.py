@@ -9,7 +9,6 @@ is separable from it (`stats.TEST_NAME`); plots draw the intervals as error bars
 
 from __future__ import annotations
 
-import csv
 import datetime
 import json
 import math
@@ -22,6 +21,8 @@ from effnet_keras.models.configs import load_config
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, plot_points
 from effnet_keras.training.rundir import RunDir
+from effnet_keras.tuner.project import ProjectDir
+from effnet_keras.tuner.space import point_key
 from effnet_keras.tuner.trials import read_project, repeat_metrics
 
 ACCURACY_COLUMNS = ("n", "train acc %", "val mean %", "val sd", "val 95% CI", "test mean %", "test sd",
@@ -57,21 +58,14 @@ def report_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
     return tables.markdown_table(columns, [[_cell(c, r.get(c)) for c in columns] for r in rows])
 
 
-def _write(project_dir: Path, name: str, title: str, intro: str, rows: list[dict], columns: Sequence[str],
-           images: Sequence[tuple[str, str]]) -> str:
-    """Write NAME.csv and NAME.md (title, intro, table, figures) atomically; return the table."""
-    csv_path = project_dir / f"{name}.csv"
-    with open(csv_path.with_suffix(".csv.tmp"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    csv_path.with_suffix(".csv.tmp").replace(csv_path)
+def _write(project: ProjectDir, kind: str, title: str, intro: str, rows: list[dict], columns: Sequence[str],
+           images: Sequence[tuple[Path, str]]) -> tuple[str, list[str]]:
+    """Write the report table of `kind` as CSV and Markdown (title, intro, table, figures), atomically;
+    return the table and the names of the report's files (tables, then `images`)."""
     table = report_table(rows, columns)
-    figures = "\n\n".join(f"![{caption}]({file})" for file, caption in images)
-    md_path = project_dir / f"{name}.md"
-    md_path.with_suffix(".md.tmp").write_text(f"# {title}\n\n{intro}\n\n{table}\n\n{figures}\n")
-    md_path.with_suffix(".md.tmp").replace(md_path)
-    return table
+    figures = "\n\n".join(f"![{caption}]({path.name})" for path, caption in images)
+    written = project.write_table(kind, f"# {title}\n\n{intro}\n\n{table}\n\n{figures}\n", rows, columns)
+    return table, [path.name for path in (*written, *(path for path, _ in images))]
 
 
 def _run_config(trial: dict) -> dict:
@@ -89,7 +83,7 @@ def accuracy_cells(trial: dict) -> dict:
     "_test" keep the per-repeat values (repeat k at index k) and "_val_summary" the validation Summary."""
     runs = repeat_metrics(trial["trial_dir"])
     if not runs:
-        raise ValueError(f"{trial['trial_dir']} is a completed trial without run-0/metrics.json; restore its run "
+        raise UsageError(f"{trial['trial_dir']} is a completed trial without run-0/metrics.json; restore its run "
                          "folders, or run the project's command again in a new --project-name.")
     val = [100 * r["best_val_accuracy"] for r in runs]
     test = [100 * r["test_accuracy"] for r in runs]
@@ -128,17 +122,18 @@ def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
     s = config["settings"]
     runs = [r for t in trials for r in repeat_metrics(t["trial_dir"])]
     repeats = max(len(repeat_metrics(t["trial_dir"])) for t in trials)
-    times = [Path(t["trial_dir"]).joinpath(f"run-{i}", name).stat().st_mtime for t in trials
-             for i in range(len(repeat_metrics(t["trial_dir"]))) for name in ("config.json", "metrics.json")]
+    times = [path.stat().st_mtime for t in trials for i in range(len(repeat_metrics(t["trial_dir"])))
+             for path in (RunDir.of_execution(t["trial_dir"], i).config_file,
+                          RunDir.of_execution(t["trial_dir"], i).metrics_file)]
     span = [datetime.datetime.fromtimestamp(x, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
             for x in (min(times), max(times))]
     recipe = config["recipe"]
     device = config["device"]
     selected = {r.get("selected_on", "test") for r in runs}
-    newest = max((Path(t["trial_dir"]) / f"run-{i}" for t in trials for i in range(repeats)
-                  if (Path(t["trial_dir"]) / f"run-{i}" / "config.json").exists()),
-                 key=lambda run: (run / "config.json").stat().st_mtime)
-    program, *arguments = RunDir(newest).read_json(RunDir(newest).config_file)["command"] or [""]
+    newest = max((run for t in trials for i in range(repeats)
+                  if (run := RunDir.of_execution(t["trial_dir"], i)).config_file.exists()),
+                 key=lambda run: run.config_file.stat().st_mtime)
+    program, *arguments = newest.read_json(newest.config_file)["command"] or [""]
     if program.endswith(("tuner/__main__.py", "effnet-tuner")):
         program = "python -m tuner"
     classes = config["class_names"]
@@ -171,10 +166,6 @@ def provenance(project_dir: Path, trials: list[dict], network: str) -> str:
     ])
 
 
-def _point(t: dict) -> tuple[float, float, float]:
-    return t["alpha"], t["beta"], t["gamma"]
-
-
 def _search_row(t: dict) -> dict:
     return {**{k: round(t[k], 4) for k in ("alpha", "beta", "gamma")},
             "alpha*beta^2*gamma^2": t["formula_ratio"], "measured MAC ratio": t["measured_ratio"],
@@ -183,7 +174,7 @@ def _search_row(t: dict) -> dict:
             "params": int(t["params"]), "MACs": int(t["macs"]), "step ms": t["step_ms"], "trial": t["trial_id"]}
 
 
-def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
+def search_report(project: ProjectDir, signature: dict, trials: list[dict]) -> dict:
     """One row per point, from its last rung's trial (successive halving) or its only trial, best
     first; search.png: accuracy against cost at every rung."""
     objective = signature.get("objective", "val_accuracy")
@@ -191,7 +182,7 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
     consumed = sum(t.get("trained_epochs", len(_history(t))) for t in every)
     last = {}
     for t in every:
-        last[_point(t)] = t
+        last[point_key(t)] = t
     trials = sorted(last.values(), key=lambda t: (-t.get("tuner/round", 0), -t[objective]))
     rows = [{"index": i + 1, **_search_row(t)} for i, t in enumerate(trials)]
     labels = [f"({r['alpha']:g}, {r['beta']:g}, {r['gamma']:g})" for r in rows]
@@ -204,24 +195,25 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
         label = f"rung {t.get('tuner/round', 0)}: {epochs} epoch{'s' if epochs != 1 else ''}"
         rungs.setdefault(label, []).append((t[cost], cells["val mean %"], _error(cells)))
     best = trials[0]
-    plot_lines(rungs, project_dir / "search.png",
-               f"Compound-scaling search ({project_dir.name}): accuracy against cost",
+    plot_lines(rungs, project.search_plot, f"Compound-scaling search ({project.path.name}): accuracy against cost",
                "step-time ratio to the base (measured)" if cost == "step_time_ratio" else
                "MAC ratio to the base (counted)", "validation accuracy (%), mean and 95% interval", connect=False,
                note=(f"best: {labels[0]}", best[cost], rows[0]["val mean %"]))
-    plot_histories({label: _history(t) for label, t in zip(labels, trials)}, project_dir / "curves.png",
-                   f"Compound-scaling search ({project_dir.name}): training curves, repeat 0 of every point")
+    plot_histories({label: _history(t) for label, t in zip(labels, trials)}, project.curves_plot,
+                   f"Compound-scaling search ({project.path.name}): training curves, repeat 0 of every point")
     algorithm = signature.get("algorithm", "grid")
     halving = (f" Successive halving from {signature['min_epochs']} epochs, eta {signature['eta']}: points that "
                "reached a later rung first." if algorithm == "halving" else "")
     network = f"base {_run_config(best)['settings']['base']['name']} scaled by each point at phi = 1"
-    table = _write(project_dir, "results", "Compound-scaling search",
-                   f"Project `{project_dir.name}`.\n\n{provenance(project_dir, trials, network)}\n\n"
-                   f"Algorithm {algorithm}; sorted by {objective} (best first).{halving} Constraint: "
-                   f"{signature['constraint']} ratio {signature['target']:g} +/- {100 * signature['tolerance']:g}%. "
-                   f"The search trained {consumed:g} epochs in all ({len(rows)} points). \"vs best\": the best point "
-                   "against each other point on validation accuracy.", rows, SEARCH_COLUMNS,
-                   [("search.png", "accuracy against cost per rung"), ("curves.png", "training curves")])
+    table, files = _write(project, "search", "Compound-scaling search",
+                          f"Project `{project.path.name}`.\n\n{provenance(project.path, trials, network)}\n\n"
+                          f"Algorithm {algorithm}; sorted by {objective} (best first).{halving} Constraint: "
+                          f"{signature['constraint']} ratio {signature['target']:g} +/- "
+                          f"{100 * signature['tolerance']:g}%. The search trained {consumed:g} epochs in all "
+                          f"({len(rows)} points). \"vs best\": the best point against each other point on validation "
+                          "accuracy.", rows, SEARCH_COLUMNS,
+                          [(project.search_plot, "accuracy against cost per rung"),
+                           (project.curves_plot, "training curves")])
     base = load_config(_run_config(best)["settings"]["base"])  # a config, or the path of one (older projects)
     top = rows[0]
     best_json = {"alpha": best["alpha"], "beta": best["beta"], "gamma": best["gamma"], "base": base,
@@ -230,9 +222,9 @@ def search_report(project_dir: Path, signature: dict, trials: list[dict]) -> dic
                  "separability": _separability(comparisons),
                  "measured_ratio": best["measured_ratio"], "formula_ratio": best["formula_ratio"],
                  "trial": best["trial_id"]}
-    (project_dir / "best.json").write_text(json.dumps(best_json, indent=2))
+    project.write_text(project.best_file, json.dumps(best_json, indent=2))
     return {"kind": "search", "rows": rows, "markdown": table, "best": best_json,
-            "files": ["results.md", "results.csv", "search.png", "curves.png", "best.json"]}
+            "files": [*files, project.best_file.name]}
 
 
 def _interval(summary: stats.Summary) -> list[float] | None:
@@ -248,7 +240,7 @@ def _separability(comparisons: list[stats.Comparison]) -> dict:
             "p_holm": {c.other: c.p_holm for c in comparisons}}
 
 
-def study_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
+def study_report(project: ProjectDir, signature: dict, trials: list[dict]) -> dict:
     order = {d: i for i, d in enumerate(("base", "width", "depth", "resolution", "compound"))}
     trials = sorted(trials, key=lambda t: (order[t["dimension"]], t["multiplier"]))
     rows = []
@@ -266,23 +258,23 @@ def study_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict
         scaled = [r for r in rows if r["dimension"] == dimension]
         if scaled:
             curves[dimension] = [(r["MACs"] / 1e6, r["val mean %"], _error(r)) for r in base + scaled]
-    plot_lines(curves, project_dir / "study.png", f"Scaling study ({project_dir.name}): accuracy against cost",
+    plot_lines(curves, project.study_plot, f"Scaling study ({project.path.name}): accuracy against cost",
                "MACs per image (millions, log scale)", "validation accuracy (%), mean and 95% interval", logx=True)
-    plot_histories({label: _history(t) for label, t in zip(labels, trials)}, project_dir / "curves.png",
-                   f"Scaling study ({project_dir.name}): training curves, repeat 0 of every point")
+    plot_histories({label: _history(t) for label, t in zip(labels, trials)}, project.curves_plot,
+                   f"Scaling study ({project.path.name}): training curves, repeat 0 of every point")
     network = (f"base {signature['base']} at {signature['resolution']} px scaled along one dimension at a time, and "
                f"compound (alpha, beta, gamma = {', '.join(f'{c:g}' for c in signature['coefficients'])}; a compound "
                "point with multiplier m has the formula cost of width or resolution x m)")
-    table = _write(project_dir, "report", "Scaling study",
-                   f"Project `{project_dir.name}`.\n\n{provenance(project_dir, trials, network)}\n\n\"vs best\": the "
-                   f"point with the highest mean validation accuracy ({labels[best]}) against each other point.",
-                   rows, STUDY_COLUMNS,
-                   [("study.png", "accuracy against MACs per dimension"), ("curves.png", "training curves")])
-    return {"kind": "study", "rows": rows, "markdown": table, "files": ["report.md", "report.csv", "study.png",
-                                                                        "curves.png"]}
+    table, files = _write(project, "study", "Scaling study",
+                          f"Project `{project.path.name}`.\n\n{provenance(project.path, trials, network)}\n\n\"vs "
+                          f"best\": the point with the highest mean validation accuracy ({labels[best]}) against each "
+                          "other point.", rows, STUDY_COLUMNS,
+                          [(project.study_plot, "accuracy against MACs per dimension"),
+                           (project.curves_plot, "training curves")])
+    return {"kind": "study", "rows": rows, "markdown": table, "files": files}
 
 
-def compare_report(project_dir: Path, signature: dict, trials: list[dict]) -> dict:
+def compare_report(project: ProjectDir, signature: dict, trials: list[dict]) -> dict:
     latency = sorted({k for t in trials for k in t if k.startswith("latency_ms_b")}, key=lambda k: int(k[12:]))
     order = {m: i for i, m in enumerate(signature["models"])}
     trials = sorted(trials, key=lambda t: order[t["model"]])
@@ -296,35 +288,49 @@ def compare_report(project_dir: Path, signature: dict, trials: list[dict]) -> di
     labels = [r["model"] for r in rows]
     mark_separability(rows, labels, max(range(len(rows)), key=lambda i: rows[i]["val mean %"]))
     columns = (*COMPARE_COLUMNS, *(f"latency ms/img b{k[12:]}" for k in latency))
-    title = f"Model comparison ({project_dir.name})"
+    title = f"Model comparison ({project.path.name})"
     plot_points([(r["model"], r["MACs"] / 1e6, r["val mean %"], _error(r)) for r in rows],
-                project_dir / "accuracy_vs_macs.png", f"{title}: accuracy against cost",
+                project.macs_plot, f"{title}: accuracy against cost",
                 "MACs per image (millions, log scale)", "validation accuracy (%), mean and 95% interval", logx=True)
     plot_points([(r["model"], r["step ms"], r["val mean %"], _error(r)) for r in rows],
-                project_dir / "accuracy_vs_step.png", f"{title}: accuracy against step time",
+                project.step_plot, f"{title}: accuracy against step time",
                 "training step time (ms per batch, log scale)", "validation accuracy (%), mean and 95% interval",
                 logx=True)
-    plot_bars(labels, [r["step ms"] for r in rows], project_dir / "step_time.png", f"{title}: training step time",
+    plot_bars(labels, [r["step ms"] for r in rows], project.step_time_plot, f"{title}: training step time",
               "model", "ms per training step")
-    plot_histories({r["model"]: r["history"] for r in rows}, project_dir / "curves.png",
+    plot_histories({r["model"]: r["history"] for r in rows}, project.curves_plot,
                    f"{title}: training curves, repeat 0")
     resolution = (f"every model at {signature['resolution']} px" if signature.get("resolution")
                   else "each model at its own resolution")
-    table = _write(project_dir, "report", "Model comparison",
-                   f"Project `{project_dir.name}`.\n\n{provenance(project_dir, trials, ', '.join(labels))}\n\n"
-                   f"Same data and training budget for every model, {resolution}. \"vs best\": the model with the "
-                   "highest mean validation accuracy against each other. Latency: inference of repeat 0's best model "
-                   "per image, at the given batch size.", rows, columns,
-                   [("accuracy_vs_macs.png", "accuracy against MACs"), ("accuracy_vs_step.png",
-                                                                        "accuracy against step time"),
-                    ("step_time.png", "training step time"), ("curves.png", "training curves")])
-    return {"kind": "compare", "rows": rows, "markdown": table,
-            "files": ["report.md", "report.csv", "accuracy_vs_macs.png", "accuracy_vs_step.png", "step_time.png",
-                      "curves.png"]}
+    table, files = _write(project, "compare", "Model comparison",
+                          f"Project `{project.path.name}`.\n\n{provenance(project.path, trials, ', '.join(labels))}"
+                          f"\n\nSame data and training budget for every model, {resolution}. \"vs best\": the model "
+                          "with the highest mean validation accuracy against each other. Latency: inference of repeat "
+                          "0's best model per image, at the given batch size.", rows, columns,
+                          [(project.macs_plot, "accuracy against MACs"),
+                           (project.step_plot, "accuracy against step time"),
+                           (project.step_time_plot, "training step time"), (project.curves_plot, "training curves")])
+    return {"kind": "compare", "rows": rows, "markdown": table, "files": files}
 
 
 def write_report(project_dir: str | Path) -> dict:
-    """Write the report of a search, study or comparison project directory and return a summary."""
+    """Write the report of a search, study or comparison project directory and return a summary.
+
+    Args:
+        project_dir: `DIRECTORY/PROJECT_NAME` of a search, study or compare project.
+
+    Returns:
+        A dict with `kind` ("search", "study" or "compare"), `rows` (one per point), `markdown` (the
+        table) and `files` (the report files written into `project_dir`); a search's also holds `best`.
+
+    Raises:
+        UsageError: the project has no completed trials yet, or its files do not verify.
+
+    Example:
+        >>> from effnet_keras.tuner.report import write_report
+        >>> summary = write_report("runs/tuning/api-demo")
+        >>> print(summary["markdown"])
+    """
     project_dir = Path(project_dir)
     signature, trials = read_project(project_dir)
     if not trials:
@@ -332,4 +338,4 @@ def write_report(project_dir: str | Path) -> dict:
         raise UsageError(f"{project_dir} has no completed trials with a finite {objective} yet; run or resume its "
                          "command first.")
     kinds = {"search": search_report, "study": study_report, "compare": compare_report}
-    return kinds[signature["kind"]](project_dir, signature, trials)
+    return kinds[signature["kind"]](ProjectDir(project_dir), signature, trials)

@@ -9,6 +9,13 @@ from effnet_keras.models.builder import build_model
 from effnet_keras.models.flops import count_macs
 from effnet_keras.models.scaling import compound_scale, load_coefficients
 from effnet_keras.training.limits import check_ranges
+from effnet_keras.training.rundir import RunDir
+from effnet_keras.training.settings import TrainSettings
+from effnet_keras.tuner.project import ProjectDir
+
+DATA_FIELDS = ("dataset", "data_dir", "source", "label_mode", "classes", "image_size", "resize", "expected_counts")
+"""The settings that choose a run's images (flag --NAME with '-' for '_'), carried from a search to its scale-up."""
+SYNTHETIC_FIELDS = ("synthetic_train", "synthetic_test")
 
 
 def parse_phis(text: str) -> list[float]:
@@ -58,3 +65,23 @@ def scale_table(best_file: str | Path, phis: list[float], num_classes: int = 10,
                      "resolution": config["resolution"], "params": model.count_params(), "MACs": macs,
                      "MAC ratio": round(macs / base_macs, 3), "2^phi": 2**phi})
     return rows
+
+
+def search_data_flags(best_file: str | Path) -> list[str] | None:
+    """The train.py data flags (--dataset, and --classes, --image-size... where set) of the search whose
+    report wrote `best_file`, read from its best trial's config.json in the project beside it; None when
+    that record is missing (a best.json copied elsewhere)."""
+    try:
+        best = json.loads(Path(best_file).read_text())
+        run = RunDir.of_execution(ProjectDir(Path(best_file).parent).trial_dir(best["trial"]), 0)
+        settings = json.loads(run.config_file.read_text())["settings"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    defaults = TrainSettings()
+    fields = DATA_FIELDS + (SYNTHETIC_FIELDS if settings.get("dataset") == "synthetic" else ())
+    flags = []
+    for field in fields:
+        value = settings.get(field)
+        if value is not None and (field == "dataset" or value != getattr(defaults, field)):
+            flags += [f"--{field.replace('_', '-')}", str(value)]
+    return flags if settings.get("dataset") else None

@@ -4,9 +4,8 @@ feasible (alpha, beta, gamma) with the project's one training recipe."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from effnet_keras.tuner.bayes import Box, SurfaceOracle
 from effnet_keras.tuner.halving import HalvingOracle
 from effnet_keras.tuner.measured import MeasuredSurface, Ratio
 from effnet_keras.tuner.oracle import PointsOracle
-from effnet_keras.tuner.space import SearchSpace, point_dict
+from effnet_keras.tuner.space import PointKey, SearchSpace, point_dict, point_key
 from effnet_keras.tuner.steptime import step_time_cache
 from effnet_keras.tuner.trials import TrainingTuner
 
@@ -61,7 +60,8 @@ class ScalingTuner(TrainingTuner):
     it) and the MnasNet-style score val_accuracy * (measured_ratio / target)^score_weight."""
 
     def __init__(self, oracle: keras_tuner.Oracle, settings: TrainSettings, base: dict, base_macs: int,
-                 target: float, score_weight: float = -0.07, step_times: dict[str, float] | None = None, **kwargs):
+                 target: float, score_weight: float = -0.07, step_times: Mapping[PointKey, float] | None = None,
+                 **kwargs):
         super().__init__(oracle, settings, **kwargs)
         self.base, self.base_macs, self.target, self.score_weight = base, base_macs, target, score_weight
         self.step_times = step_times or {}
@@ -73,7 +73,7 @@ class ScalingTuner(TrainingTuner):
     def extra_metrics(self, values: dict, runs: list[dict], trial_dir: Path) -> dict[str, float]:
         measured = runs[0]["macs"] / self.base_macs
         val = sum(r["best_val_accuracy"] for r in runs) / len(runs)
-        step_time = self.step_times.get(json.dumps([values["alpha"], values["beta"], values["gamma"]]))
+        step_time = self.step_times.get(point_key(values))
         return {"formula_ratio": cost_ratio(values["alpha"], values["beta"], values["gamma"]),
                 "measured_ratio": measured, "score": val * (measured / self.target) ** self.score_weight,
                 **({"step_time_ratio": step_time} if step_time is not None else {})}
@@ -97,7 +97,39 @@ def make_search(space: SearchSpace, settings: TrainSettings, base: str, *, direc
                 clock: Callable[[], float] = time.perf_counter) -> ScalingTuner:
     """Build the oracle of `algorithm` and the tuner, reloading an existing project directory
     (resume) when there is one. Grid and halving run over the feasible points of `space` (measured
-    ratios counted once, step times cached in the project; the first `max_trials` of them)."""
+    ratios counted once, step times cached in the project; the first `max_trials` of them).
+
+    Args:
+        space: the candidate (alpha, beta, gamma) points and their cost constraint (`grid_space`,
+            `candidate_space` in `effnet_keras.tuner.space`).
+        settings: the training settings every trial starts from (its model is replaced by the point's).
+        base: the base variant name or config JSON file, scaled by phi = 1 per point.
+        directory: the folder holding projects.
+        project_name: the project's folder inside `directory`.
+        objective: "accuracy" (best val_accuracy) or "score" (MnasNet's accuracy-cost product).
+        max_trials: grid and halving: the first N feasible points; bayes: proposals (default 10).
+        executions: training runs per point (repeats, seeds `settings.seed` + k).
+        score_weight: exponent w of the "score" objective.
+        num_classes: classifier outputs, for counting MACs.
+        algorithm: "grid", "halving" or "bayes" and their parameters.
+        clock: the timer of the step-time constraint (seconds).
+
+    Returns:
+        A KerasTuner tuner; `tuner.search()` trains the trials, then `write_report(directory/project_name)`
+        writes `results.md`, `results.csv`, `search.png` and `best.json`.
+
+    Raises:
+        SpaceError: no feasible point, or a project directory made by another search space.
+
+    Example:
+        >>> from effnet_keras.training.settings import TrainSettings
+        >>> from effnet_keras.tuner.search import make_search
+        >>> from effnet_keras.tuner.space import candidate_space
+        >>> settings = TrainSettings(dataset="synthetic", epochs=1, steps_per_epoch=2, batch_size=32)
+        >>> tuner = make_search(candidate_space("1.2,1.1,1.15"), settings, "examples/b0-mini.json",
+        ...                     directory="runs/tuning", project_name="api-demo")
+        >>> tuner.search()
+    """
     base_cfg = base_config(base, settings.resolution)
     base_macs = model_macs(base_cfg, num_classes)
     signature = {"kind": "search", **space.signature()}

@@ -9,14 +9,20 @@ counted MACs of the phi=1 model over the base model's (channel and repeat roundi
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from effnet_keras.bounds import FINITE, POSITIVE, Bounds, range_problem
+from effnet_keras.errors import EffnetError
 from effnet_keras.models.scaling import cost_ratio
 
 Point = tuple[float, float, float]
+PointKey = tuple[float | str, ...]
+COEFFICIENTS = ("alpha", "beta", "gamma")
+KEY_DECIMALS = 9
+"""Decimals a point's numbers are rounded to in its key: the same point reached by other arithmetic
+(a grid step, a solved gamma, a JSON round trip) has the same key."""
 SEED_CANDIDATES: tuple[Point, ...] = ((1.2, 1.1, 1.15), (1.2, 1.15, 1.1), (1.3, 1.05, 1.15), (1.3, 1.15, 1.05),
                                       (1.15, 1.1, 1.2), (1.1, 1.2, 1.15))
 """The seed study's six points, in its order (its 10-class grid search on CIFAR-10)."""
@@ -26,8 +32,23 @@ MAX_GRID_POINTS = 1_000_000
 CONSTRAINTS = ("formula", "measured", "step-time")
 
 
-class SpaceError(ValueError):
-    """A malformed or empty search space; the message says how to fix it."""
+class SpaceError(EffnetError, ValueError):
+    """A malformed or empty search space; the message says how to fix it (exit code 2)."""
+
+    exit_code = 2
+
+
+def point_key(values: Mapping[str, float | str] | Sequence[float], names: Sequence[str] = COEFFICIENTS) -> PointKey:
+    """The one identity of a search point, for every oracle and cache of the tuner: the values of
+    `names` in that order (a sequence of values is taken in `names`' order), numbers rounded to
+    KEY_DECIMALS, strings as they are. Keys of trials' values ignore every other entry (`tuner/...`).
+
+    >>> point_key({"alpha": 1.2000000000000002, "beta": 1.1, "gamma": 1.15, "tuner/round": 1})
+    (1.2, 1.1, 1.15)
+    """
+    if not isinstance(values, Mapping):
+        values = dict(zip(names, values))
+    return tuple(v if isinstance(v, str) else round(float(v), KEY_DECIMALS) for v in (values[n] for n in names))
 
 
 def parse_range(text: str, name: str) -> list[float]:
@@ -35,7 +56,7 @@ def parse_range(text: str, name: str) -> list[float]:
     parts = text.split(":")
     try:
         numbers = [float(p) for p in parts]
-        if not all(math.isfinite(n) for n in numbers):
+        if not all(FINITE.admits(n) for n in numbers):
             raise ValueError
     except ValueError:
         raise SpaceError(f"{name} range {text!r} is malformed; use START:STOP:STEP, e.g. {DEFAULT_RANGE}.") from None
@@ -44,8 +65,9 @@ def parse_range(text: str, name: str) -> list[float]:
     if len(numbers) != 3:
         raise SpaceError(f"{name} range {text!r} is malformed; use START:STOP:STEP, e.g. {DEFAULT_RANGE}.")
     start, stop, step = numbers
-    if start <= 0 or stop < start or step <= 0:
-        raise SpaceError(f"{name} range {text!r}: need 0 < START <= STOP and STEP > 0.")
+    if problem := (range_problem("START", start, POSITIVE) or range_problem("STOP", stop, Bounds(start))
+                   or range_problem("STEP", step, POSITIVE)):
+        raise SpaceError(f"{name} range {text!r}: {problem}")
     span = (stop - start) / step  # may overflow to inf: compared before it becomes an int
     if span + 1 > MAX_GRID_POINTS:
         raise SpaceError(f"{name} range {text!r} has over {MAX_GRID_POINTS:,} values; use a STEP of at least "
@@ -64,7 +86,7 @@ def parse_candidates(text: str) -> list[Point]:
             values = tuple(float(v) for v in chunk.split(","))
         except ValueError:
             values = ()
-        if len(values) != 3 or not all(math.isfinite(v) and v > 0 for v in values):
+        if len(values) != 3 or not all(POSITIVE.admits(v) for v in values):
             raise SpaceError(f"candidate {chunk!r} is malformed; use 'alpha,beta,gamma' with positive numbers, "
                              "points separated by ';', e.g. \"1.2,1.1,1.15;1.2,1.15,1.1\" (or 'seed').")
         points.append(values)
@@ -82,7 +104,7 @@ class SearchSpace:
     tolerance: float = 0.05
     constraint: str = "formula"
     explicit: bool = False
-    measured: dict[str, float] = field(default_factory=dict)
+    measured: dict[PointKey, float] = field(default_factory=dict)
 
     def signature(self) -> dict:
         """What defines the space; a project directory made with another signature is refused."""
@@ -92,7 +114,7 @@ class SearchSpace:
     def ratio(self, point: Point, measure: Callable[[Point], float] | None = None) -> float:
         if self.constraint == "formula":
             return cost_ratio(*point)
-        key = json.dumps(list(point))
+        key = point_key(point)
         if key not in self.measured:
             self.measured[key] = measure(point)
         return self.measured[key]
@@ -106,8 +128,9 @@ class SearchSpace:
         """
         if self.constraint not in CONSTRAINTS:
             raise SpaceError(f"--constraint {self.constraint!r}; allowed values: {', '.join(CONSTRAINTS)}.")
-        if not self.target > 0 or not self.tolerance >= 0:
-            raise SpaceError("--target must be > 0 and --tolerance >= 0.")
+        if problem := (range_problem("--target", self.target, POSITIVE)
+                       or range_problem("--tolerance", self.tolerance, Bounds(0))):
+            raise SpaceError(problem)
         screened = self.candidates if self.explicit else [
             p for p in self.candidates
             if abs(cost_ratio(*p) / self.target - 1) <= self.tolerance + (0 if self.constraint == "formula" else 0.1)]
@@ -142,4 +165,4 @@ def candidate_space(text: str, **kwargs) -> SearchSpace:
 
 
 def point_dict(point: Point) -> dict:
-    return dict(zip(("alpha", "beta", "gamma"), point))
+    return dict(zip(COEFFICIENTS, point))

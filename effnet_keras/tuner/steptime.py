@@ -19,6 +19,8 @@ import numpy as np
 
 from effnet_keras.models.builder import build_model
 from effnet_keras.training.rundir import write_atomically
+from effnet_keras.tuner.project import ProjectDir
+from effnet_keras.tuner.space import PointKey, point_key
 
 Clock = Callable[[], float]
 STEPS_PER_TIMING = 3
@@ -60,22 +62,24 @@ def training_steps(config: dict, num_classes: int, batch_size: int, jit: bool) -
 
 
 class StepTimeCache:
-    """Step-time ratios of points, stored in `path` (JSON) and measured by `measure(point)` only
-    when missing, so a resumed or repeated search times nothing twice."""
+    """Step-time ratios of points by `point_key`, stored in `path` (JSON: "[alpha, beta, gamma]" -> ratio)
+    and measured by `measure(point)` only when missing, so a resumed or repeated search times nothing twice."""
 
     def __init__(self, path: str | Path, measure: Callable[[tuple], float]):
         self.path, self.measure = Path(path), measure
         try:
-            self.ratios = json.loads(self.path.read_text())
+            stored = json.loads(self.path.read_text())
         except (OSError, ValueError):
-            self.ratios = {}
+            stored = {}
+        self.ratios: dict[PointKey, float] = {point_key(json.loads(text)): ratio for text, ratio in stored.items()}
 
     def __call__(self, point: tuple) -> float:
-        key = json.dumps(list(point))
+        key = point_key(point)
         if key not in self.ratios:
             self.ratios[key] = self.measure(point)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, json.dumps(self.ratios, indent=1).encode())
+            stored = {json.dumps(list(k)): ratio for k, ratio in self.ratios.items()}
+            write_atomically(self.path, json.dumps(stored, indent=1).encode())
         return self.ratios[key]
 
 
@@ -96,4 +100,4 @@ def step_time_cache(project_dir: str | Path, base: dict, config_of: Callable[[tu
         print(f"step time of ({', '.join(f'{v:g}' for v in point)}): {ratio:.3f} x the base's", flush=True)
         return ratio
 
-    return StepTimeCache(Path(project_dir) / "step_times.json", measure)
+    return StepTimeCache(ProjectDir(project_dir).step_times_file, measure)

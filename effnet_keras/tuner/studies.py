@@ -11,6 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from effnet_keras.bounds import POSITIVE, range_problem
 from effnet_keras.models.scaling import compound_scale, cost_ratio, override, round_resolution
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
@@ -27,8 +28,10 @@ def study_points(dimensions: list[str], multipliers: list[float]) -> list[dict]:
     unknown = sorted(set(dimensions) - set(DIMENSIONS))
     if unknown or not dimensions:
         raise SpaceError(f"--dimension {','.join(unknown) or '(none)'}: allowed values: {', '.join(DIMENSIONS)}, all.")
-    if not multipliers or min(multipliers) <= 0:
-        raise SpaceError("--multipliers must be positive numbers, e.g. 1.0,1.2,1.4,1.6,1.8,2.0.")
+    if not multipliers:
+        raise SpaceError("--multipliers is empty; give positive numbers, e.g. 1.0,1.2,1.4,1.6,1.8,2.0.")
+    if problem := next(filter(None, (range_problem("--multipliers", m, POSITIVE) for m in multipliers)), None):
+        raise SpaceError(problem)
     points = [{"dimension": "base", "multiplier": 1.0}]
     points += [{"dimension": d, "multiplier": float(m)} for d in dimensions for m in multipliers if m != 1.0]
     return points
@@ -68,6 +71,34 @@ class StudyTuner(TrainingTuner):
 def make_study(settings: TrainSettings, base: str, dimensions: list[str], multipliers: list[float],
                coefficients: tuple[float, float, float], *, directory: str, project_name: str,
                executions: int = 1) -> StudyTuner:
+    """A tuner that trains the base once, then the base scaled along each dimension by each multiplier.
+
+    Args:
+        settings: the training settings every trial starts from.
+        base: the base variant name or config JSON file.
+        dimensions: some of "width", "depth", "resolution", "compound".
+        multipliers: scale factors (> 0); a compound point with multiplier m has the formula cost of
+            width or resolution alone times m.
+        coefficients: (alpha, beta, gamma) of the compound points.
+        directory: the folder holding projects.
+        project_name: the project's folder inside `directory`.
+        executions: training runs per point (repeats).
+
+    Returns:
+        A KerasTuner tuner; `tuner.search()` trains the trials (resuming an existing project), then
+        `write_report` writes `report.md`, `report.csv` and `study.png`.
+
+    Raises:
+        SpaceError: an unknown dimension or a non-positive multiplier.
+
+    Example:
+        >>> from effnet_keras.training.settings import TrainSettings
+        >>> from effnet_keras.tuner.studies import make_study
+        >>> settings = TrainSettings(dataset="synthetic", epochs=1, steps_per_epoch=2, batch_size=32)
+        >>> tuner = make_study(settings, "examples/b0-mini.json", ["width"], [1.0, 1.5], (1.2, 1.1, 1.15),
+        ...                    directory="runs/tuning", project_name="api-study")
+        >>> tuner.search()
+    """
     points = study_points(dimensions, multipliers)
     base_cfg = base_config(base, settings.resolution)
     signature = {"kind": "study", "base": base_cfg["name"], "resolution": base_cfg["resolution"],
@@ -106,6 +137,31 @@ class CompareTuner(TrainingTuner):
 
 def make_compare(settings: TrainSettings, models: list[str], latency_batches: list[int], *, directory: str,
                  project_name: str, executions: int = 1) -> CompareTuner:
+    """A tuner that trains several models alike and measures their inference latency.
+
+    Args:
+        settings: the training settings of every model (its `model` is replaced by each of `models`).
+        models: distinct variant names, config JSON files, "resnet152" or "simple-cnn".
+        latency_batches: batch sizes of the inference-latency measurement (ms per image).
+        directory: the folder holding projects.
+        project_name: the project's folder inside `directory`.
+        executions: training runs per model (repeats).
+
+    Returns:
+        A KerasTuner tuner; `tuner.search()` trains the models (resuming an existing project), then
+        `write_report` writes `report.md`, `report.csv` and its plots.
+
+    Raises:
+        SpaceError: an empty or repeated model list.
+
+    Example:
+        >>> from effnet_keras.training.settings import TrainSettings
+        >>> from effnet_keras.tuner.studies import make_compare
+        >>> settings = TrainSettings(dataset="synthetic", epochs=1, steps_per_epoch=2, batch_size=32)
+        >>> tuner = make_compare(settings, ["examples/b0-mini.json", "simple-cnn"], [1],
+        ...                      directory="runs/tuning", project_name="api-compare")
+        >>> tuner.search()
+    """
     if not models or len(set(models)) != len(models):
         raise SpaceError("--models needs distinct model names, e.g. b0,b3,v2-b0,v2-s,resnet152,simple-cnn.")
     points = [{"model": m} for m in models]

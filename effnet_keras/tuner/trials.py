@@ -1,7 +1,7 @@
 """Trials that train: a KerasTuner Tuner whose every trial is one or more `training.train` runs.
 
-A project directory holds KerasTuner's files (oracle.json, trial_*/trial.json) and, per trial,
-one full training run directory per execution (trial_*/run-0, ...), so an interrupted trial
+A project directory (`ProjectDir`) holds KerasTuner's files (oracle state, trial records) and, per
+trial, one full training run directory per execution (`RunDir.of_execution`), so an interrupted trial
 resumes its own runs from their last completed epoch.
 """
 
@@ -21,6 +21,7 @@ from effnet_keras.training.errors import UsageError
 from effnet_keras.training.loop import train
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.training.settings import TrainSettings
+from effnet_keras.tuner.project import ProjectDir
 
 
 @functools.lru_cache(maxsize=2)
@@ -41,7 +42,7 @@ class TrainingTuner(keras_tuner.Tuner):
 
     def __init__(self, oracle: keras_tuner.Oracle, settings: TrainSettings, executions: int = 1, **kwargs):
         self.planned, self.signature = oracle.max_trials, oracle.signature  # the oracle may become a remote client
-        project_dir = Path(kwargs["directory"]) / kwargs["project_name"]
+        project_dir = ProjectDir.of(kwargs["directory"], kwargs["project_name"]).path
         read_oracle_state(project_dir)  # both checked before KerasTuner reloads them
         read_trial_records(project_dir)
         super().__init__(oracle=oracle, overwrite=False, **kwargs)
@@ -120,7 +121,7 @@ def _read_object(path: Path) -> dict:
 def read_oracle_state(project_dir: Path) -> dict | None:
     """The oracle.json of a project (None for a new project), checked before KerasTuner reloads it;
     UsageError naming it when it is damaged."""
-    path = project_dir / "oracle.json"
+    path = ProjectDir(project_dir).oracle_file
     if not path.exists():
         return None
     state = _read_object(path)
@@ -132,7 +133,7 @@ def read_oracle_state(project_dir: Path) -> dict | None:
 def read_trial_records(project_dir: Path) -> list[tuple[Path, dict]]:
     """Every trial_*/trial.json of a project (none for a new one) with its path; UsageError naming the
     first one that is not a readable JSON object."""
-    return [(path, _read_object(path)) for path in sorted(project_dir.glob("trial_*/trial.json"))]
+    return [(path, _read_object(path)) for path in ProjectDir(project_dir).trial_records()]
 
 
 def _trial_row(path: Path, trial: dict) -> dict[str, Any]:
@@ -164,8 +165,9 @@ def read_project(project_dir: str | Path) -> tuple[dict, list[dict[str, Any]]]:
     project_dir = Path(project_dir)
     state = read_oracle_state(project_dir)
     if state is None:
-        raise UsageError(f"{project_dir} is not a tuner project directory (no oracle.json of a search, study or "
-                         "compare); pass DIRECTORY/PROJECT_NAME.")
+        raise UsageError(f"{project_dir} is not a tuner project directory (no "
+                         f"{ProjectDir(project_dir).oracle_file.name} of a search, study or compare); pass "
+                         "DIRECTORY/PROJECT_NAME.")
     signature = state["project"]
     rows = []
     objective = signature.get("objective", "val_accuracy")

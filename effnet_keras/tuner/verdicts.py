@@ -15,6 +15,8 @@ import numpy as np
 
 from effnet_keras import stats
 from effnet_keras.tables import markdown_table
+from effnet_keras.training.rundir import write_atomically
+from effnet_keras.tuner.project import verdicts_file
 from effnet_keras.tuner.trials import read_project, repeat_metrics
 
 ALPHA = 0.05
@@ -194,5 +196,5 @@ def write_verdicts(directory: str | Path) -> str:
             continue
         parts.append(f"## {title}\n\n**{verdict}**\n\n{markdown_table(header, rows)}")
     text = "\n\n".join(parts) + "\n"
-    (directory / "verdicts.md").write_text(text)
+    write_atomically(verdicts_file(directory), text.encode())
     return text

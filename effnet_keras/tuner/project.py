@@ -1,0 +1,75 @@
+"""The files of a tuner project (DIRECTORY/PROJECT_NAME), named in one place, and its atomic writes.
+
+KerasTuner writes oracle.json and trial_ID/trial.json under the names given here; each trial holds one
+training run per repeat (trial_ID/run-K, see `RunDir.of_execution`). The report files (tables, plots,
+best.json) are written whole through a temporary file, so a command killed while it writes one
+leaves the previous version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from effnet_keras.training.rundir import csv_text, write_atomically
+
+REPORT_STEMS = {"search": "results", "study": "report", "compare": "report"}
+"""The table files of each project kind: STEM.md and STEM.csv."""
+
+ENTRY_PATTERNS = ("trial_*", "*.json", "*.md", "*.csv", "*.png", ".lock")
+"""Name patterns of everything KerasTuner and our reports write in a project folder."""
+
+
+class ProjectDir:
+    """Paths and report writes of one tuner project; the only place its file names live."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.oracle_file = self.path / "oracle.json"
+        self.step_times_file = self.path / "step_times.json"
+        self.best_file = self.path / "best.json"
+        self.curves_plot = self.path / "curves.png"
+        self.search_plot = self.path / "search.png"
+        self.study_plot = self.path / "study.png"
+        self.macs_plot = self.path / "accuracy_vs_macs.png"
+        self.step_plot = self.path / "accuracy_vs_step.png"
+        self.step_time_plot = self.path / "step_time.png"
+
+    @classmethod
+    def of(cls, directory: str | Path, project_name: str) -> ProjectDir:
+        """The project `project_name` in `directory` (KerasTuner's `directory` and `project_name`)."""
+        return cls(Path(directory) / project_name)
+
+    def trial_dir(self, trial_id: str) -> Path:
+        """The folder of trial `trial_id` (KerasTuner's trial_ID), holding trial.json and run-K."""
+        return self.path / f"trial_{trial_id}"
+
+    def strangers(self) -> list[str]:
+        """Names in the folder that no tuner project holds (a folder with any is not a project)."""
+        return sorted(e.name for e in self.path.iterdir() if not any(e.match(p) for p in ENTRY_PATTERNS))
+
+    def trial_records(self) -> list[Path]:
+        """Every trial_*/trial.json, in name order."""
+        return sorted(self.path.glob("trial_*/trial.json"))
+
+    def table_files(self, kind: str) -> tuple[Path, Path]:
+        """(Markdown, CSV) report table of a project of `kind` ("search", "study" or "compare")."""
+        stem = self.path / REPORT_STEMS[kind]
+        return stem.with_suffix(".md"), stem.with_suffix(".csv")
+
+    def write_text(self, path: Path, text: str) -> None:
+        """Replace `path` (one of this project's files) by `text`, atomically (`rundir.write_atomically`)."""
+        write_atomically(path, text.encode())
+
+    def write_table(self, kind: str, markdown: str, rows: Sequence[dict], columns: Sequence[str]) -> list[Path]:
+        """Write the report table of `kind`: `markdown` as STEM.md, and `rows` (their `columns`, other keys
+        left out) as STEM.csv, each atomically; return both paths."""
+        md_path, csv_path = self.table_files(kind)
+        self.write_text(csv_path, csv_text(rows, columns))
+        self.write_text(md_path, markdown)
+        return [md_path, csv_path]
+
+
+def verdicts_file(directory: str | Path) -> Path:
+    """The reproduction's verdicts.md, beside its projects in `directory` (`python -m tuner verdicts`)."""
+    return Path(directory) / "verdicts.md"
