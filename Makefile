@@ -20,6 +20,7 @@ $(STAMP): setup.cfg pyproject.toml
 lint: install
 	$(PY) -m ruff check .
 
+# Two workers; the slowest tests start first (tests/conftest.py), so both finish together.
 test: install
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 

@@ -122,12 +122,12 @@ def test_b0_at_32px_learns_a_small_learnable_set_with_the_default_recipe(tmp_pat
     """What caught nothing before: B0 from scratch at 32 px with the defaults must learn within a few
     hundred steps, and BatchNorm's moving statistics must serve validation (with the old momentum
     of 0.99, validation stays at chance, 0.10, while train accuracy rises to 0.44)."""
-    metrics = train(TrainSettings(model="b0", resolution=32, dataset="synthetic", synthetic_train=2048,
-                                  synthetic_test=512, epochs=4, batch_size=32, val_split=0,  # all 512 validate
+    metrics = train(TrainSettings(model="b0", resolution=32, dataset="synthetic", synthetic_train=1536,
+                                  synthetic_test=256, epochs=4, batch_size=32, val_split=0,  # all 256 validate
                                   output_dir=str(tmp_path / "run")),
                     log=lambda *_: None)
     with open(tmp_path / "run" / "history.csv") as f:
         rows = [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
     assert all(math.isfinite(r["val_loss"]) and r["val_loss"] < 10 for r in rows)
     assert rows[-1]["val_accuracy"] > rows[-1]["accuracy"] - 0.15
-    assert metrics["test_accuracy"] > 0.3  # chance: 0.1; about 0.4 after these 256 steps
+    assert metrics["test_accuracy"] > 0.3  # chance: 0.1; 0.375 after these 192 steps (0.30 after 128)
