@@ -19,6 +19,8 @@ from effnet_keras import cli
 from effnet_keras.training import export
 from effnet_keras.training.export import ExportError, add_export_command, export_run, verify_export
 
+pytestmark = pytest.mark.xdist_group("export")  # its module-scoped fixtures are built once, on one worker
+
 NAMES = ["airplane", "chat noir", "über", "deer", "frog"]
 PASSED = dict.fromkeys(export.CHECKS, True)
 TINY = ek.override(MICRO, resolution=64, head_filters=1280)  # 320 features: peaked probabilities
@@ -41,18 +43,22 @@ def make_model(precision="float32", seed=0, num_classes=5):
         keras.config.set_dtype_policy("float32")
     # Untrained, the network's features are ~1e-5 and its probabilities near uniform whatever the image.
     # Set every BatchNorm's moving statistics to those of a batch (as training would) and give the
-    # head logits of std ~4, so the probabilities are peaked and depend on the image.
+    # head logits of std ~4 whatever the features' scale, so the probabilities are peaked and depend
+    # on the image.
     rng = np.random.default_rng(seed)
+    batch = rng.uniform(0, 255, (32, 64, 64, 3)).astype("float32")
     norms = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     for layer in norms:
         layer.momentum = 0.0
-    backbone(rng.uniform(0, 255, (32, 64, 64, 3)).astype("float32"), training=True)
+    backbone(batch, training=True)
     for layer in norms:
         layer.momentum = TINY["bn_momentum"]
     dense = backbone.get_layer("predictions")
+    features = keras.Model(backbone.input, dense.input)(batch)
+    feature_rms = float(np.sqrt(np.mean(np.square(keras.ops.convert_to_numpy(features)))))
     kernel, bias = dense.get_weights()  # a new classifier starts at zero
     kernel = rng.standard_normal(kernel.shape).astype("float32")
-    dense.set_weights([kernel * 4 / np.sqrt(kernel.shape[0]), bias])
+    dense.set_weights([kernel * 4 / (np.sqrt(kernel.shape[0]) * feature_rms), bias])
     return model
 
 

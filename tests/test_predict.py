@@ -15,6 +15,8 @@ from effnet_keras.data import load_dataset
 from effnet_keras.data.images import RESIZE_POLICIES, decode_image, read_image_file
 from effnet_keras.data.spec import SYNTHETIC_CLASSES
 
+pytestmark = pytest.mark.xdist_group("predict")  # its module-scoped fixtures are built once, on one worker
+
 RUN_ARGS = [*TINY_RUN[:TINY_RUN.index("--epochs")], "--epochs", "1", "--steps-per-epoch", "4", "--batch-size", "16",
             "--augment", "none"]
 

@@ -14,6 +14,8 @@ from helpers import ROOT, SMALL_DATA, TINY, TINY_RUN, Child, history, train_py
 from effnet_keras import train_cli
 from effnet_keras.training import rundir
 
+pytestmark = pytest.mark.xdist_group("resume")  # its module-scoped fixtures are built once, on one worker
+
 
 def test_killed_run_resumes_from_the_last_completed_epoch(tmp_path):
     run_dir = tmp_path / "run"

@@ -52,39 +52,38 @@ def test_study_cli_trials_table_and_plots(tmp_path):
 
 
 def test_repeat_k_of_every_point_shares_seed_k_and_the_report_tests_the_best_against_the_rest(tmp_path):
-    code, out, err = tuner("study", "--base", TINY, "--dimension", "width", "--multipliers", "1.0,1.5", "--repeats",
-                           "2", "--seed", "7", "--directory", str(tmp_path), "--project-name", "s", *TRAINING)
+    study = ["study", "--base", TINY, "--dimension", "width", "--multipliers", "1.0,1.5", "--seed", "7",
+             "--directory", str(tmp_path), "--project-name", "s", *TRAINING]
+    code, out, err = tuner(*study, "--repeats", "1")
     assert code == 0, err[-3000:]
     project = tmp_path / "s"
+    assert "1 per point, paired: repeat k of every point uses seed 7+k (initialisation, data order, subset, " \
+           "augmentation); with one repeat no interval can be given" in (project / "report.md").read_text()
+
+    first = {p: p.stat().st_mtime_ns for p in project.glob("trial_*/run-*/metrics.json")}
+    code, out, err = tuner(*study, "--repeats", "2")
+    assert code == 0 and out.count("training repeats up to 2") == 2, err[-3000:]
+    assert len(first) == 2 and {p: p.stat().st_mtime_ns for p in first} == first  # kept, not retrained
     seeds = {trial.name: [json.loads((trial / f"run-{k}" / "config.json").read_text())["settings"]["seed"]
                           for k in range(2)] for trial in project.glob("trial_*")}
     assert sorted(seeds.values()) == [[7, 8], [7, 8]]
     with open(project / "report.csv") as f:
         rows = list(csv.DictReader(f))
     for row in rows:
-        runs = sorted((project / f"trial_{row['trial']}").glob("run-*/metrics.json"))
-        metrics = [json.loads(p.read_text()) for p in runs]
+        runs = [json.loads((project / f"trial_{row['trial']}" / f"run-{k}" / "metrics.json").read_text())
+                for k in range(2)]
+        assert [r["run_dir"][-5:] for r in runs] == ["run-0", "run-1"]
         assert row["n"] == "2" and float(row["val mean %"]) == pytest.approx(
-            50 * sum(m["best_val_accuracy"] for m in metrics))
-        assert float(row["test mean %"]) == pytest.approx(50 * sum(m["test_accuracy"] for m in metrics))
+            50 * sum(m["best_val_accuracy"] for m in runs))
+        assert float(row["test mean %"]) == pytest.approx(50 * sum(m["test_accuracy"] for m in runs))
         low, high = map(float, row["val 95% CI"].split(" to "))
         assert low - 0.005 <= float(row["val mean %"]) <= high + 0.005  # the interval is printed to 2 decimals
+        recorded = json.loads((project / f"trial_{row['trial']}" / "trial.json").read_text())
+        observations = recorded["metrics"]["metrics"]["val_accuracy"]["observations"]
+        assert observations[-1]["value"][0] == pytest.approx(sum(r["best_val_accuracy"] for r in runs) / 2)
     assert sorted(r["vs best"].split(" (")[0] for r in rows) in (["best", "not separable"], ["best", "separable"])
     report = (project / "report.md").read_text()
     assert "2 per point, paired: repeat k of every point uses seed 7+k" in report and stats.TEST_NAME in report
-
-    first = {p: p.stat().st_mtime_ns for p in project.glob("trial_*/run-*/metrics.json")}
-    code, out, err = tuner("study", "--base", TINY, "--dimension", "width", "--multipliers", "1.0,1.5", "--repeats",
-                           "3", "--seed", "7", "--directory", str(tmp_path), "--project-name", "s", *TRAINING)
-    assert code == 0 and out.count("training repeats up to 3") == 2, err[-3000:]
-    assert {p: p.stat().st_mtime_ns for p in first} == first  # the first two repeats were kept, not retrained
-    with open(project / "report.csv") as f:
-        assert [r["n"] for r in csv.DictReader(f)] == ["3", "3"]
-    for trial in project.glob("trial_*"):
-        runs = [json.loads((trial / f"run-{k}" / "metrics.json").read_text()) for k in range(3)]
-        assert [r["run_dir"][-5:] for r in runs] == ["run-0", "run-1", "run-2"]
-        recorded = json.loads((trial / "trial.json").read_text())["metrics"]["metrics"]["val_accuracy"]
-        assert recorded["observations"][-1]["value"][0] == pytest.approx(sum(r["best_val_accuracy"] for r in runs) / 3)
 
 
 def test_compare_cli_records_cost_speed_latency_and_plots(tmp_path):

@@ -10,6 +10,8 @@ import tensorflow_datasets as tfds
 from effnet_keras.data import DataError, load_dataset, write_cifar_archive
 from effnet_keras.data.images import decode_image
 
+pytestmark = pytest.mark.xdist_group("tfds_named")  # its module-scoped fixtures are built once, on one worker
+
 
 class TinyPictures(tfds.core.GeneratorBasedBuilder):
     """Train and test splits of RGB images of varying sizes in 3 classes."""

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from effnet_keras.tuner import verdicts
 from effnet_keras.tuner.verdicts import Point, observation_2, observation_3, scale_up, seed_grid, v1_v2
 
 SEED_EFFECT = np.array([0.0, 1.5, -1.0, 0.7])  # repeat k is easier or harder for every point alike
@@ -69,3 +70,23 @@ def test_v1_against_v2_reports_the_paired_difference_and_the_step_time_ratio():
                                                                                              step_ms=80)})
     assert verdict.startswith("v2-b0-half more accurate by 2.00 points") and "step time 0.80x" in verdict
     assert [r[0] for r in rows] == ["b0-half", "v2-b0-half"]
+
+
+def test_a_question_is_judged_only_when_its_project_has_every_planned_point_with_all_its_repeats(tmp_path,
+                                                                                                  monkeypatch):
+    labels = ["(1.2, 1.1, 1.15)", "(1.2, 1.15, 1.1)", "(1.3, 1.05, 1.15)", "(1.3, 1.15, 1.05)", "(1.15, 1.1, 1.2)",
+              "(1.1, 1.2, 1.15)"]
+    grid = {label: point(label, i) for i, label in enumerate(labels[:2])}
+    monkeypatch.setattr(verdicts, "read_oracle_state",
+                        lambda d: {"points": [{}] * len(labels)} if d.name == "search" else None)
+    monkeypatch.setattr(verdicts, "read_points", lambda d: grid)
+    text = verdicts.write_verdicts(tmp_path)
+    assert "`" + str(tmp_path / "search") + "` has 2 of 6 points complete" in text and "best" not in text
+    assert text.count("Not run yet") == 4 and (tmp_path / "verdicts.md").read_text() == text
+
+    grid.update({label: point(label, i) for i, label in enumerate(labels)})
+    grid[labels[0]] = Point(labels[0], 1, grid[labels[0]].test[:3], [10.0] * 3)  # its 4th repeat is running
+    assert "points have between 3 and 4 repeats" in verdicts.write_verdicts(tmp_path)
+
+    grid[labels[0]] = point(labels[0], 0)
+    assert "(1.2, 1.1, 1.15) is separably below (1.1, 1.2, 1.15)" in verdicts.write_verdicts(tmp_path)

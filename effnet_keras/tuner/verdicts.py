@@ -3,7 +3,9 @@ docs/results/README.md before the runs: `python -m tuner verdicts DIRECTORY` wri
 
 Every verdict is on test accuracy (held out, chosen by nothing): paired over repeats (repeat k of
 every point shares seed k), `stats.paired_p` with Holm's correction over the comparisons of one
-question, separable at p < 0.05. Parts whose project is missing or unfinished are skipped.
+question, separable at p < 0.05. A question is judged only when its project has every planned point
+with the same number of repeats; a missing or unfinished project is reported as such, never judged
+on the points it has so far.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from effnet_keras import stats
 from effnet_keras.tables import markdown_table
 from effnet_keras.training.rundir import write_atomically
 from effnet_keras.tuner.project import verdicts_file
-from effnet_keras.tuner.trials import read_project, repeat_metrics
+from effnet_keras.tuner.trials import read_oracle_state, read_project, repeat_metrics
 
 ALPHA = 0.05
 
@@ -48,6 +50,17 @@ def read_points(project_dir: Path) -> dict[str, Point]:
         points[label] = Point(label, int(t["macs"]), [100 * r["test_accuracy"] for r in runs],
                               [r["mean_step_ms"] for r in runs])
     return points
+
+
+def unfinished(planned: int, points: dict[str, Point]) -> str | None:
+    """Why a project of `planned` points whose completed ones are `points` cannot be judged yet, or
+    None when every planned point is complete with the same number of repeats."""
+    if len(points) < planned:
+        return f"{len(points)} of {planned} points complete"
+    repeats = sorted({len(p.test) for p in points.values()})
+    if len(repeats) > 1:
+        return f"points have between {repeats[0]} and {repeats[-1]} repeats (a top-up is unfinished)"
+    return None
 
 
 def _mean(p: Point) -> str:
@@ -184,10 +197,14 @@ def write_verdicts(directory: str | Path) -> str:
     parts = [f"# Verdicts\n\nTest accuracy in %, mean over paired repeats (95% t-interval); p: {stats.TEST_NAME} "
              "within each question. Rules: docs/results/README.md, *Decision rules*."]
     for title, project, judge, header in QUESTIONS:
-        try:
-            points = read_points(directory / project)
-        except ValueError:
+        state = read_oracle_state(directory / project)
+        points = read_points(directory / project) if state else {}
+        if not points:
             parts.append(f"## {title}\n\nNot run yet (`{directory / project}` has no completed trials).")
+            continue
+        waiting = unfinished(len(state.get("points") or ()), points)
+        if waiting:
+            parts.append(f"## {title}\n\nIn progress, not judged: `{directory / project}` has {waiting}.")
             continue
         try:
             verdict, rows = judge(points)
