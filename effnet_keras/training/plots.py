@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -10,6 +11,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter  # noqa: E402
+
+from effnet_keras.training.rundir import write_atomically  # noqa: E402
 
 
 def _log_x(ax) -> None:
@@ -44,10 +47,13 @@ def _epoch_axis(ax, title: str, ylabel: str) -> None:
 
 
 def _write(fig, path: str | Path) -> Path:
+    """Save `fig` as a PNG at `path` atomically: a reader (or a kill) never meets half a file."""
     fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
+    image = io.BytesIO()
+    fig.savefig(image, format="png")
     plt.close(fig)
+    write_atomically(path, image.getvalue())
     return path
 
 
