@@ -57,6 +57,11 @@ def test_a_write_that_fails_midway_leaves_the_old_report(tmp_path, monkeypatch):
         project.write_text(project.best_file, json.dumps({"alpha": 1.2}))
     assert {path: path.read_bytes() for path in tmp_path.iterdir() if path.name in ("results.md", "results.csv")} == old
     assert not project.best_file.exists()
+    # What the failed writes left is the project's own (`--overwrite` deletes it); anything else is not.
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp"))
+    assert left == [".best.json.tmp", ".results.md.tmp"]
+    (tmp_path / "notes.txt").write_text("mine")
+    assert project.strangers() == ["notes.txt"]
 
 
 def test_a_key_rounds_away_float_noise_and_keeps_names_in_order():

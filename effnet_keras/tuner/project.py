@@ -16,8 +16,9 @@ from effnet_keras.training.rundir import csv_text, write_atomically
 REPORT_STEMS = {"search": "results", "study": "report", "compare": "report"}
 """The table files of each project kind: STEM.md and STEM.csv."""
 
-ENTRY_PATTERNS = ("trial_*", "*.json", "*.md", "*.csv", "*.png", ".lock")
-"""Name patterns of everything KerasTuner and our reports write in a project folder."""
+ENTRY_PATTERNS = ("trial_*", "*.json", "*.md", "*.csv", "*.png", ".lock", ".*.tmp")
+"""Name patterns of everything KerasTuner and our reports write in a project folder (`.NAME.tmp`: the
+temporary file of `rundir.write_atomically`, left behind by a kill or a full disk mid-write)."""
 
 
 class ProjectDir:
