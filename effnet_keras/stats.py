@@ -51,6 +51,14 @@ def summarize(values: Sequence[float]) -> Summary:
     return Summary(int(x.size), mean, sd, se, mean - half, mean + half)
 
 
+def trend(values: Sequence[float], last: int) -> float | None:
+    """Least-squares slope of the last `last` of `values` (a per-epoch curve) against their index, in
+    units of `values` per step; None when there are fewer than `last` (at least 2) values."""
+    if last < 2 or len(values) < last:
+        return None
+    return float(np.polyfit(np.arange(last), np.asarray(values[-last:], dtype=float), 1)[0])
+
+
 @dataclass(frozen=True)
 class Comparison:
     """The best point against one other: mean paired difference (best - other), the raw and

@@ -64,3 +64,10 @@ def test_best_is_separable_only_from_points_outside_the_noise():
 def test_single_repeats_are_never_separable():
     [c] = stats.compare_to_best({"a": [0.9], "b": [0.1]}, "a")
     assert (c.p, c.p_holm, c.separable) == (None, None, False)
+
+
+def test_trend_is_the_least_squares_slope_of_the_last_values_and_none_for_a_shorter_curve():
+    assert stats.trend([0.0, 9.0, 1.0, 3.0, 5.0], last=3) == pytest.approx(2.0)  # 9.0 is outside the window
+    assert stats.trend([1.0, 2.0, 1.0, 2.0], last=4) == pytest.approx(0.2)  # a zigzag rises slowly
+    assert stats.trend([5.0, 5.0, 5.0], last=3) == pytest.approx(0.0)
+    assert stats.trend([1.0, 2.0], last=3) is None

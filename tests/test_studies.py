@@ -76,6 +76,7 @@ def test_repeat_k_of_every_point_shares_seed_k_and_the_report_tests_the_best_aga
         assert row["n"] == "2" and float(row["val mean %"]) == pytest.approx(
             50 * sum(m["best_val_accuracy"] for m in runs))
         assert float(row["test mean %"]) == pytest.approx(50 * sum(m["test_accuracy"] for m in runs))
+        assert row["train slope"] == ""  # runs of 1 epoch: shorter than the levelling window
         low, high = map(float, row["val 95% CI"].split(" to "))
         assert low - 0.005 <= float(row["val mean %"]) <= high + 0.005  # the interval is printed to 2 decimals
         recorded = json.loads((project / f"trial_{row['trial']}" / "trial.json").read_text())
@@ -84,6 +85,7 @@ def test_repeat_k_of_every_point_shares_seed_k_and_the_report_tests_the_best_aga
     assert sorted(r["vs best"].split(" (")[0] for r in rows) in (["best", "not separable"], ["best", "separable"])
     report = (project / "report.md").read_text()
     assert "2 per point, paired: repeat k of every point uses seed 7+k" in report and stats.TEST_NAME in report
+    assert '"train slope": how fast training accuracy still rose at the end' in report
 
 
 def test_compare_cli_records_cost_speed_latency_and_plots(tmp_path):

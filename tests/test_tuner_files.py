@@ -67,3 +67,19 @@ def test_a_damaged_oracle_json_is_named_by_report_and_search(tmp_path, text, pro
     err = capsys.readouterr().err.strip().splitlines()
     assert f"error: {path / 'oracle.json'} is damaged ({problem}" in err[-1], err
     assert files(path) == before
+
+
+def test_the_final_train_trend_is_the_mean_over_repeats_of_the_last_epochs_slope_in_points(tmp_path):
+    from effnet_keras.training.rundir import RunDir
+    from effnet_keras.tuner.trials import LEVELLING_EPOCHS, final_train_trend
+
+    curves = [[0.1, 0.5, 0.6, 0.7, 0.8, 0.9], [0.2, 0.5, 0.5, 0.5, 0.5, 0.5]]  # still rising; levelled off
+    for k, accuracy in enumerate(curves):
+        run = RunDir.of_execution(tmp_path, k)
+        run.path.mkdir()
+        run.history_file.write_text("epoch,accuracy\n" + "".join(f"{e},{a}\n" for e, a in enumerate(accuracy, 1)))
+    assert LEVELLING_EPOCHS == 5
+    assert final_train_trend(tmp_path, 1) == pytest.approx(10.0)  # 10 points per epoch over the last 5
+    assert final_train_trend(tmp_path, 2) == pytest.approx(5.0)
+    RunDir.of_execution(tmp_path, 1).history_file.write_text("epoch,accuracy\n1,0.5\n")
+    assert final_train_trend(tmp_path, 2) is None  # a run shorter than the window: not measured

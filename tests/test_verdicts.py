@@ -90,3 +90,15 @@ def test_a_question_is_judged_only_when_its_project_has_every_planned_point_with
 
     grid[labels[0]] = point(labels[0], 0)
     assert "(1.2, 1.1, 1.15) is separably below (1.1, 1.2, 1.15)" in verdicts.write_verdicts(tmp_path)
+
+
+def test_every_verdict_says_whether_training_had_levelled_off_and_names_the_points_still_rising():
+    points = {"b0-half": point("b0-half", 0), "v2-b0-half": point("v2-b0-half", 2)}
+    levelled = {label: Point(p.label, p.macs, p.test, p.step_ms, slope) for (label, p), slope in
+                zip(points.items(), (0.1, 0.4))}
+    assert verdicts.levelling(levelled).startswith("Training levelled off at every point: training accuracy rose "
+                                                   "by at most +0.40 points per epoch over the last 5 epochs "
+                                                   "(v2-b0-half; rule: at most 0.5)")
+    levelled["b0-half"] = Point("b0-half", 1, points["b0-half"].test, [10.0] * 4, 0.9)
+    assert "**Training had not levelled off** at b0-half (+0.90) points per epoch" in verdicts.levelling(levelled)
+    assert verdicts.levelling(points) == "Levelling not measured: some runs are shorter than 5 epochs."

@@ -19,8 +19,7 @@ import contextlib
 import dataclasses
 import os
 import shlex
-import shutil
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,11 +29,11 @@ from effnet_keras.training.errors import UsageError
 from effnet_keras.training.flags import add_training_arguments, require_dataset, settings_from_args
 from effnet_keras.training.limits import allowed, check_ranges
 from effnet_keras.training.plan import check_run
-from effnet_keras.training.rundir import exclusive_lock
 from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection
 
 if TYPE_CHECKING:
     from effnet_keras.tuner.search import Algorithm
+from effnet_keras.tuner.project import ProjectDir
 from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, candidate_space, grid_space, parse_range
 
 
@@ -53,57 +52,6 @@ def is_chief_oracle() -> bool:
                 and "chief" in env.get("KERASTUNER_TUNER_ID", ""))
 
 
-@contextlib.contextmanager
-def _project_lock(project: Path) -> Iterator[None]:
-    """Hold the project directory's lock, so that a second command on it stops at once naming the
-    first one's PID; not in chief/worker mode, where several processes share the project by design.
-    Folders this command created and left empty are removed."""
-    if os.environ.get("KERASTUNER_ORACLE_IP"):
-        yield
-        return
-    created = [folder for folder in (project, *project.parents) if not folder.exists()]
-    try:
-        project.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"Project directory {project} cannot be created ({e.strerror}); pass a writable "
-                         "--directory.") from None
-    try:
-        with exclusive_lock(project, f"{project} is in use by another tuner command (PID {{pid}}); wait for it to "
-                                     "finish or stop it, or pass another --project-name."):
-            yield
-    finally:
-        if created and {p.name for p in project.iterdir()} <= {".lock"}:
-            (project / ".lock").unlink(missing_ok=True)
-            for folder in created:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()  # only while empty
-
-
-def _start_afresh(project: Path) -> None:
-    """--overwrite (KerasTuner's meaning): delete the trials, oracle and reports in `project`, asking
-    nothing and saying what went. UsageError, deleting nothing, for a folder that is not a tuner project
-    (no oracle.json, or an entry no project holds)."""
-    from effnet_keras.tuner.project import ProjectDir
-
-    entries = sorted(e for e in project.iterdir() if e.name != ".lock")
-    if not entries:
-        return
-    files = ProjectDir(project)
-    strangers, oracle = files.strangers(), files.oracle_file
-    if strangers or not oracle.is_file():
-        why = f"it holds {', '.join(strangers[:3])}" if strangers else f"it has no {oracle.name}"
-        raise UsageError(f"--overwrite refuses {project}: not a tuner project ({why}), so nothing was deleted. "
-                         "Pass the --directory and --project-name of a project, or delete the folder yourself.")
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    trials = sum(e.match(files.trial_dir("*").name) for e in entries)
-    print(f"--overwrite: deleted {trials} trial(s) and {len(entries) - trials} other file(s) from {project}",
-          flush=True)
-
-
 def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, make: Callable,
                  overwrite: bool) -> int:
     """Check settings, lock the project, empty it for `overwrite`, load the data (not on the chief), build
@@ -118,9 +66,11 @@ def _run_project(settings: TrainSettings, models: Sequence[str], project: Path, 
                          f"and its workers share {project}. Delete it before starting the chief, and start them "
                          "without --overwrite.")
     chief = is_chief_oracle()
-    with _project_lock(project):
+    files = ProjectDir(project)
+    # Chief/worker mode shares the project between processes by design: no lock.
+    with contextlib.nullcontext() if os.environ.get("KERASTUNER_ORACLE_IP") else files.lock():
         if overwrite:
-            _start_afresh(project)
+            files.start_afresh()
         if not chief:
             load_shared(**dataset_arguments(settings))
         tuner = make(len(dataset_selection(settings).class_names))

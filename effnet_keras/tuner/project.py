@@ -8,10 +8,13 @@ leaves the previous version.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import shutil
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from effnet_keras.training.rundir import csv_text, write_atomically
+from effnet_keras.training.errors import UsageError
+from effnet_keras.training.rundir import csv_text, exclusive_lock, write_atomically
 
 REPORT_STEMS = {"search": "results", "study": "report", "compare": "report"}
 """The table files of each project kind: STEM.md and STEM.csv."""
@@ -48,6 +51,49 @@ class ProjectDir:
     def strangers(self) -> list[str]:
         """Names in the folder that no tuner project holds (a folder with any is not a project)."""
         return sorted(e.name for e in self.path.iterdir() if not any(e.match(p) for p in ENTRY_PATTERNS))
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Create the folder and hold its lock, so that a second command on the project stops at once
+        naming the first one's PID. Folders created here and left empty are removed at the end."""
+        created = [folder for folder in (self.path, *self.path.parents) if not folder.exists()]
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"Project directory {self.path} cannot be created ({e.strerror}); pass a writable "
+                             "--directory.") from None
+        try:
+            with exclusive_lock(self.path, f"{self.path} is in use by another tuner command (PID {{pid}}); wait "
+                                           "for it to finish or stop it, or pass another --project-name."):
+                yield
+        finally:
+            if created and {p.name for p in self.path.iterdir()} <= {".lock"}:
+                (self.path / ".lock").unlink(missing_ok=True)
+                for folder in created:
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()  # only while empty
+
+    def start_afresh(self) -> None:
+        """--overwrite (KerasTuner's meaning): delete the trials, oracle and reports, asking nothing and
+        saying what went. UsageError, deleting nothing, for a folder that is not a tuner project (no
+        oracle.json, or an entry no project holds)."""
+        entries = sorted(e for e in self.path.iterdir() if e.name != ".lock")
+        if not entries:
+            return
+        strangers = self.strangers()
+        if strangers or not self.oracle_file.is_file():
+            why = f"it holds {', '.join(strangers[:3])}" if strangers else f"it has no {self.oracle_file.name}"
+            raise UsageError(f"--overwrite refuses {self.path}: not a tuner project ({why}), so nothing was "
+                             "deleted. Pass the --directory and --project-name of a project, or delete the folder "
+                             "yourself.")
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        trials = sum(e.match(self.trial_dir("*").name) for e in entries)
+        print(f"--overwrite: deleted {trials} trial(s) and {len(entries) - trials} other file(s) from "
+              f"{self.path}", flush=True)
 
     def trial_records(self) -> list[Path]:
         """Every trial_*/trial.json, in name order."""

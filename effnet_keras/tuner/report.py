@@ -23,9 +23,9 @@ from effnet_keras.training.plots import plot_bars, plot_histories, plot_lines, p
 from effnet_keras.training.rundir import RunDir
 from effnet_keras.tuner.project import ProjectDir
 from effnet_keras.tuner.space import point_key
-from effnet_keras.tuner.trials import read_project, repeat_metrics
+from effnet_keras.tuner.trials import LEVELLING_EPOCHS, final_train_trend, read_project, repeat_metrics
 
-ACCURACY_COLUMNS = ("n", "train acc %", "val mean %", "val sd", "val 95% CI", "test mean %", "test sd",
+ACCURACY_COLUMNS = ("n", "train acc %", "train slope", "val mean %", "val sd", "val 95% CI", "test mean %", "test sd",
                     "test 95% CI", "vs best")
 SEARCH_COLUMNS = ("index", "alpha", "beta", "gamma", "alpha*beta^2*gamma^2", "measured MAC ratio", "step-time ratio",
                   "rung", "epochs", *ACCURACY_COLUMNS, "score", "params", "MACs", "step ms", "trial")
@@ -36,10 +36,14 @@ FORMATS = {
     "alpha": "{:g}", "beta": "{:g}", "gamma": "{:g}", "multiplier": "{:g}", "phi": "{:g}", "2^phi": "{:g}",
     "alpha*beta^2*gamma^2": "{:.3f}", "measured MAC ratio": "{:.3f}", "step-time ratio": "{:.3f}",
     "MAC ratio": "{:.3f}", "width": "{:.3f}", "depth": "{:.3f}", "score": "{:.4f}",
-    "train acc %": "{:.2f}", "val mean %": "{:.2f}", "val sd": "{:.2f}", "test mean %": "{:.2f}", "test sd": "{:.2f}",
+    "train acc %": "{:.2f}", "train slope": "{:+.2f}", "val mean %": "{:.2f}", "val sd": "{:.2f}",
+    "test mean %": "{:.2f}", "test sd": "{:.2f}",
     "step ms": "{:.1f}", "images/s": "{:.1f}", "epoch s": "{:.1f}",
 }
 """One number format per column (floats of other columns: latency columns 3 decimals, else 4 digits)."""
+TREND_NOTE = (f"\"train slope\": how fast training accuracy still rose at the end, the least-squares slope of its "
+              f"last {LEVELLING_EPOCHS} epochs in points per epoch, mean over repeats (near 0: training has levelled "
+              f"off; blank for runs of fewer epochs).")
 
 
 def _cell(key: str, value) -> str:
@@ -60,11 +64,12 @@ def report_table(rows: Sequence[dict], columns: Sequence[str]) -> str:
 
 def _write(project: ProjectDir, kind: str, title: str, intro: str, rows: list[dict], columns: Sequence[str],
            images: Sequence[tuple[Path, str]]) -> tuple[str, list[str]]:
-    """Write the report table of `kind` as CSV and Markdown (title, intro, table, figures), atomically;
-    return the table and the names of the report's files (tables, then `images`)."""
+    """Write the report table of `kind` as CSV and Markdown (title, intro and `TREND_NOTE`, table, figures),
+    atomically; return the table and the names of the report's files (tables, then `images`)."""
     table = report_table(rows, columns)
     figures = "\n\n".join(f"![{caption}]({path.name})" for path, caption in images)
-    written = project.write_table(kind, f"# {title}\n\n{intro}\n\n{table}\n\n{figures}\n", rows, columns)
+    written = project.write_table(kind, f"# {title}\n\n{intro} {TREND_NOTE}\n\n{table}\n\n{figures}\n", rows,
+                                  columns)
     return table, [path.name for path in (*written, *(path for path, _ in images))]
 
 
@@ -78,9 +83,10 @@ def _history(trial: dict) -> list[dict]:
 
 
 def accuracy_cells(trial: dict) -> dict:
-    """The accuracy columns of one point from its repeats' metrics.json files: n, mean train
-    accuracy, and mean, sd and 95% interval of validation and test accuracy (in %); "_val" and
-    "_test" keep the per-repeat values (repeat k at index k) and "_val_summary" the validation Summary."""
+    """The accuracy columns of one point from its repeats' metrics.json and history.csv files: n, mean
+    train accuracy, how fast it still rose at the end (`trials.final_train_trend`), and mean, sd and 95%
+    interval of validation and test accuracy (in %); "_val" and "_test" keep the per-repeat values (repeat
+    k at index k) and "_val_summary" the validation Summary."""
     runs = repeat_metrics(trial["trial_dir"])
     if not runs:
         raise UsageError(f"{trial['trial_dir']} is a completed trial without run-0/metrics.json; restore its run "
@@ -89,6 +95,7 @@ def accuracy_cells(trial: dict) -> dict:
     test = [100 * r["test_accuracy"] for r in runs]
     v, t = stats.summarize(val), stats.summarize(test)
     return {"n": v.n, "train acc %": sum(100 * r["best_train_accuracy"] for r in runs) / len(runs),
+            "train slope": final_train_trend(trial["trial_dir"], len(runs)),
             "val mean %": v.mean, "val sd": v.sd, "val 95% CI": v.interval(), "test mean %": t.mean, "test sd": t.sd,
             "test 95% CI": t.interval(), "_val": val, "_test": test, "_val_summary": v, "_runs": runs}
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import keras_tuner
 
+from effnet_keras import stats
 from effnet_keras.data import Dataset, load_dataset
 from effnet_keras.training.errors import UsageError
 from effnet_keras.training.loop import train
@@ -156,6 +157,19 @@ def repeat_metrics(trial_dir: str | Path) -> list[dict]:
         runs.append(run.read_json(run.metrics_file))
         i += 1
     return runs
+
+
+LEVELLING_EPOCHS = 5
+"""How many final epochs `final_train_trend` fits a line through."""
+
+
+def final_train_trend(trial_dir: str | Path, repeats: int) -> float | None:
+    """How fast training accuracy still rose at the end of a trial: the least-squares slope of its last
+    `LEVELLING_EPOCHS` epochs (history.csv), in points per epoch, mean over repeats 0..`repeats`-1; near
+    0 once training has levelled off. None for runs shorter than that."""
+    slopes = [stats.trend([100 * float(row["accuracy"]) for row in RunDir.of_execution(trial_dir, k).read_history()],
+                          LEVELLING_EPOCHS) for k in range(repeats)]
+    return None if not slopes or None in slopes else sum(slopes) / len(slopes)
 
 
 def read_project(project_dir: str | Path) -> tuple[dict, list[dict[str, Any]]]:

@@ -19,19 +19,30 @@ from effnet_keras import stats
 from effnet_keras.tables import markdown_table
 from effnet_keras.training.rundir import write_atomically
 from effnet_keras.tuner.project import verdicts_file
-from effnet_keras.tuner.trials import read_oracle_state, read_project, repeat_metrics
+from effnet_keras.tuner.trials import (
+    LEVELLING_EPOCHS,
+    final_train_trend,
+    read_oracle_state,
+    read_project,
+    repeat_metrics,
+)
 
 ALPHA = 0.05
+LEVELLED = 0.5
+"""Training has levelled off when training accuracy rose by at most this many points per epoch over the
+last `LEVELLING_EPOCHS` epochs (mean over repeats; docs/results/README.md, *Decision rules*)."""
 
 
 @dataclass(frozen=True)
 class Point:
-    """One trained point: label, counted MACs per image, test accuracies (%) and mean step ms per repeat."""
+    """One trained point: label, counted MACs per image, test accuracies (%) and mean step ms per repeat,
+    and how fast training accuracy still rose at the end (points per epoch, `trials.final_train_trend`)."""
 
     label: str
     macs: int
     test: list[float]
     step_ms: list[float]
+    train_slope: float | None = None
 
 
 def read_points(project_dir: Path) -> dict[str, Point]:
@@ -48,8 +59,22 @@ def read_points(project_dir: Path) -> dict[str, Point]:
             label = Path(t["model"]).stem
         runs = repeat_metrics(t["trial_dir"])
         points[label] = Point(label, int(t["macs"]), [100 * r["test_accuracy"] for r in runs],
-                              [r["mean_step_ms"] for r in runs])
+                              [r["mean_step_ms"] for r in runs], final_train_trend(t["trial_dir"], len(runs)))
     return points
+
+
+def levelling(points: dict[str, Point]) -> str:
+    """Whether every point's training had levelled off (`LEVELLED`), naming those still rising."""
+    slopes = {label: p.train_slope for label, p in points.items()}
+    if None in slopes.values():
+        return f"Levelling not measured: some runs are shorter than {LEVELLING_EPOCHS} epochs."
+    steepest = max(slopes, key=slopes.get)
+    rising = [f"{label} ({slope:+.2f})" for label, slope in slopes.items() if slope > LEVELLED]
+    if not rising:
+        return (f"Training levelled off at every point: training accuracy rose by at most {slopes[steepest]:+.2f} "
+                f"points per epoch over the last {LEVELLING_EPOCHS} epochs ({steepest}; rule: at most {LEVELLED}).")
+    return (f"**Training had not levelled off** at {', '.join(rising)} points per epoch over the last "
+            f"{LEVELLING_EPOCHS} epochs (rule: at most {LEVELLED}): the verdict may understate what they can reach.")
 
 
 def unfinished(planned: int, points: dict[str, Point]) -> str | None:
@@ -211,7 +236,7 @@ def write_verdicts(directory: str | Path) -> str:
         except (KeyError, IndexError):
             parts.append(f"## {title}\n\nIncomplete: `{directory / project}` lacks points this question needs.")
             continue
-        parts.append(f"## {title}\n\n**{verdict}**\n\n{markdown_table(header, rows)}")
+        parts.append(f"## {title}\n\n**{verdict}**\n\n{markdown_table(header, rows)}\n\n{levelling(points)}")
     text = "\n\n".join(parts) + "\n"
     write_atomically(verdicts_file(directory), text.encode())
     return text
