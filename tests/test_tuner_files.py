@@ -83,3 +83,9 @@ def test_the_final_train_trend_is_the_mean_over_repeats_of_the_last_epochs_slope
     assert final_train_trend(tmp_path, 2) == pytest.approx(5.0)
     RunDir.of_execution(tmp_path, 1).history_file.write_text("epoch,accuracy\n1,0.5\n")
     assert final_train_trend(tmp_path, 2) is None  # a run shorter than the window: not measured
+    RunDir.of_execution(tmp_path, 1).history_file.write_text("epoch,accuracy\n1,high\n")
+    with pytest.raises(UsageError, match=r"run-1/history.csv is missing or damaged"):
+        final_train_trend(tmp_path, 2)
+    RunDir.of_execution(tmp_path, 1).history_file.unlink()
+    with pytest.raises(UsageError, match=r"run-1/history.csv is missing or damaged"):
+        final_train_trend(tmp_path, 2)

@@ -30,11 +30,11 @@ from effnet_keras.training.flags import add_training_arguments, require_dataset,
 from effnet_keras.training.limits import allowed, check_ranges
 from effnet_keras.training.plan import check_run
 from effnet_keras.training.settings import TrainSettings, dataset_arguments, dataset_selection
+from effnet_keras.tuner.project import ProjectDir
+from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, candidate_space, grid_space, parse_range
 
 if TYPE_CHECKING:
     from effnet_keras.tuner.search import Algorithm
-from effnet_keras.tuner.project import ProjectDir
-from effnet_keras.tuner.space import CONSTRAINTS, DEFAULT_RANGE, candidate_space, grid_space, parse_range
 
 
 def _numbers(text: str, kind=float) -> list:

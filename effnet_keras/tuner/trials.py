@@ -167,8 +167,15 @@ def final_train_trend(trial_dir: str | Path, repeats: int) -> float | None:
     """How fast training accuracy still rose at the end of a trial: the least-squares slope of its last
     `LEVELLING_EPOCHS` epochs (history.csv), in points per epoch, mean over repeats 0..`repeats`-1; near
     0 once training has levelled off. None for runs shorter than that."""
-    slopes = [stats.trend([100 * float(row["accuracy"]) for row in RunDir.of_execution(trial_dir, k).read_history()],
-                          LEVELLING_EPOCHS) for k in range(repeats)]
+    slopes = []
+    for k in range(repeats):
+        run = RunDir.of_execution(trial_dir, k)
+        try:
+            accuracy = [100 * float(row["accuracy"]) for row in run.read_history()]
+        except (OSError, KeyError, TypeError, ValueError):
+            raise UsageError(f"{run.history_file} is missing or damaged (no 'accuracy' number per epoch); restore "
+                             "the run folder, or run the project's command again in a new --project-name.") from None
+        slopes.append(stats.trend(accuracy, LEVELLING_EPOCHS))
     return None if not slopes or None in slopes else sum(slopes) / len(slopes)
 
 
